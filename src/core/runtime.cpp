@@ -1,0 +1,66 @@
+#include "core/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "core/error.h"
+
+namespace closerlook {
+
+namespace {
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  return (end && *end == '\0' && n > 0 && n < 4096) ? static_cast<int>(n) : 0;
+}
+}  // namespace
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  if (int n = env_int("SLURM_CPUS_PER_TASK")) return n;
+  if (int n = env_int("OMP_NUM_THREADS")) return n;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+int init_threads(int requested) {
+  int n = resolve_threads(requested);
+  at::set_num_threads(n);
+  return n;
+}
+
+torch::Device parse_device(const std::string& spec) {
+  c10::optional<torch::Device> dev;
+  try {
+    dev = torch::Device(spec);
+  } catch (const std::exception&) {
+    throw_bad_input("--device '" + spec + "': expected cpu, cuda or cuda:N");
+  }
+  if (dev->is_cuda() && !torch::cuda::is_available())
+    throw_bad_input("--device '" + spec + "': this build of LibTorch has no CUDA device available");
+  if (!dev->is_cpu() && !dev->is_cuda()) throw_bad_input("--device '" + spec + "': only cpu and cuda are supported");
+  return *dev;
+}
+
+nlohmann::json runtime_metadata() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  std::string cfg = at::show_config();
+  std::string blas = "unknown";
+  auto pos = cfg.find("BLAS_INFO=");
+  if (pos != std::string::npos) blas = cfg.substr(pos + 10, cfg.find_first_of(", \n", pos + 10) - pos - 10);
+  return {{"libtorch_version", TORCH_VERSION},
+          {"blas", blas},
+          {"threads", at::get_num_threads()},
+          {"git_commit", git_commit()},
+          {"hostname", host},
+          {"cuda_available", torch::cuda::is_available()}};
+}
+
+}  // namespace closerlook
