@@ -1,0 +1,47 @@
+// Deterministic in-memory batching. The example order of an epoch and every random crop/flip
+// are pure functions of (seed, epoch, batch index), so a resumed run sees exactly the batches
+// an uninterrupted run would have seen, and data-parallel ranks can take slices of one global batch.
+#pragma once
+#include <torch/torch.h>
+
+#include "data/dataset.h"
+
+namespace closerlook {
+
+struct AugmentSpec {
+  bool crop = false;   // random crop with zero padding (pad value = normalised black)
+  int64_t pad = 4;
+  bool flip = false;   // random horizontal flip, p = 0.5
+  bool any() const { return crop || flip; }
+};
+
+struct Batch {
+  torch::Tensor x;  // float32 (B, C, H, W)
+  torch::Tensor y;  // int64 (B)
+};
+
+class BatchLoader {
+ public:
+  BatchLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool drop_last, AugmentSpec aug, uint64_t seed);
+
+  int64_t num_batches() const;
+  int64_t batch_size() const { return batch_size_; }
+  int64_t num_examples() const { return ds_->size(); }
+  void set_epoch(int64_t epoch);
+  // Data parallel: rank r of w takes the r-th contiguous slice of every global batch.
+  void set_shard(int rank, int world);
+  // Batch i of the current epoch (CPU tensors; the caller moves them to its device).
+  Batch batch(int64_t i) const;
+
+ private:
+  const Dataset* ds_;
+  int64_t batch_size_;
+  bool shuffle_, drop_last_;
+  AugmentSpec aug_;
+  uint64_t seed_;
+  int64_t epoch_ = 0;
+  int rank_ = 0, world_ = 1;
+  torch::Tensor order_;  // int64 permutation for the current epoch
+};
+
+}  // namespace closerlook

@@ -1,0 +1,30 @@
+// Built-in architectures from the config's [model] table.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "models/network.h"
+
+namespace closerlook {
+
+struct ModelSpec {
+  std::string family = "vgg";         // vgg | resnet | mlp
+  std::string layout = "vgg11";       // vgg11 | vgg13 | vgg16 | vgg19 (vgg); resnet8/resnet20/resnet18 (resnet)
+  double width = 1.0;                 // channel multiplier (0.25 = the vgg11-w16 benchmark net)
+  bool batchnorm = true;
+  std::vector<int64_t> fc_hidden = {512, 512};  // hidden FC widths (paper: 4096, 4096; empty = linear head)
+  double dropout = 0.0;               // before each hidden FC layer (paper: 0.5)
+  double init_scale = 1.0;            // multiplies the init std of every conv/linear weight (mode E)
+  std::vector<int64_t> mlp_hidden = {512, 256};
+  // Set from the data, not the config:
+  int64_t in_channels = 1, image_size = 32, num_classes = 10;
+};
+
+ModelSpec read_model_spec(ConfigReader& r);  // reads the [model] table's keys
+// Builds and initialises (Kaiming-normal fan-out conv, N(0, 0.01) linear, zero bias, BN 1/0),
+// with torch::manual_seed(seed) for the initial weights.
+NetworkPtr build_model(const ModelSpec& spec, uint64_t seed);
+
+}  // namespace closerlook
