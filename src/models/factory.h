@@ -23,6 +23,10 @@ struct ModelSpec {
 };
 
 ModelSpec read_model_spec(ConfigReader& r);  // reads the [model] table's keys
+// Every field, including the data-derived ones: stored in each run's config.json as "model_spec"
+// so that any checkpoint can be rebuilt without the original TOML.
+nlohmann::json model_spec_to_json(const ModelSpec& spec);
+ModelSpec model_spec_from_json(const nlohmann::json& j);  // Error(BadInput) on missing/bad fields
 // Builds and initialises (Kaiming-normal fan-out conv, N(0, 0.01) linear, zero bias, BN 1/0),
 // with torch::manual_seed(seed) for the initial weights.
 NetworkPtr build_model(const ModelSpec& spec, uint64_t seed);
