@@ -1,0 +1,132 @@
+#include "studies/pipeline.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json_io.h"
+#include "core/progress.h"
+
+namespace fs = std::filesystem;
+
+namespace closerlook {
+
+const std::string& StepContext::dep(const std::string& id) const {
+  auto it = dep_dirs.find(id);
+  if (it == dep_dirs.end()) throw Error(ExitCode::Internal, "step " + step->id + " reads undeclared dependency " + id);
+  return it->second;
+}
+
+void Plan::add(Step step) {
+  if (index_.count(step.id)) throw Error(ExitCode::Internal, "duplicate step id " + step.id);
+  for (const auto& d : step.deps)
+    if (!index_.count(d)) throw Error(ExitCode::Internal, "step " + step.id + " depends on unknown step " + d);
+  index_[step.id] = steps_.size();
+  steps_.push_back(std::move(step));
+}
+
+const Step& Plan::get(const std::string& id) const {
+  auto it = index_.find(id);
+  if (it == index_.end()) throw Error(ExitCode::Internal, "unknown step " + id);
+  return steps_[it->second];
+}
+
+std::string Plan::hash_of(const std::string& id) const {
+  const Step& s = get(id);
+  nlohmann::json h = {{"id", s.id}, {"inputs", s.inputs}, {"deps", nlohmann::json::object()}};
+  for (const auto& d : s.deps) h["deps"][d] = hash_of(d);
+  return content_hash(h.dump());
+}
+
+std::string Plan::dir_of(const std::string& id) const { return (fs::path(root_) / "steps" / id).string(); }
+
+bool Plan::is_done(const std::string& id) const {
+  const std::string marker = (fs::path(dir_of(id)) / "DONE").string();
+  if (!file_exists(marker)) return false;
+  try {
+    return read_json(marker).value("hash", "") == hash_of(id);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::string Plan::describe() const {
+  std::ostringstream out;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& s = steps_[i];
+    char line[512];
+    std::snprintf(line, sizeof(line), "%3zu  [%s]  %-34s %s", i + 1, is_done(s.id) ? "done" : "todo", s.id.c_str(),
+                  s.description.c_str());
+    out << line << "\n";
+  }
+  return out.str();
+}
+
+int Plan::run(const PlanRunOptions& opts) {
+  std::vector<size_t> selected;
+  if (opts.step_index >= 0) {
+    if (opts.step_index < 1 || opts.step_index > static_cast<int>(steps_.size()))
+      throw_bad_input("--step " + std::to_string(opts.step_index) + ": the plan has steps 1.." +
+                      std::to_string(steps_.size()));
+    selected.push_back(static_cast<size_t>(opts.step_index - 1));
+  } else {
+    // The chosen study's steps plus everything they depend on.
+    std::set<std::string> want;
+    std::function<void(const std::string&)> pull = [&](const std::string& id) {
+      if (!want.insert(id).second) return;
+      for (const auto& d : get(id).deps) pull(d);
+    };
+    for (const auto& s : steps_)
+      if (opts.study.empty() || s.study == opts.study) pull(s.id);
+    if (want.empty()) throw_bad_input("--study '" + opts.study + "': no such study in the plan");
+    for (size_t i = 0; i < steps_.size(); ++i)
+      if (want.count(steps_[i].id)) selected.push_back(i);
+  }
+
+  int ran = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t k = 0; k < selected.size(); ++k) {
+    const Step& s = steps_[selected[k]];
+    const std::string hash = hash_of(s.id);
+    if (is_done(s.id)) {
+      std::fprintf(stderr, "[%zu/%zu] %s: done (skipped)\n", k + 1, selected.size(), s.id.c_str());
+      continue;
+    }
+    for (const auto& d : s.deps)
+      if (!is_done(d)) throw_bad_input("step " + s.id + " needs step " + d + " to be finished first");
+    if (opts.dry_run) continue;
+    const std::string dir = dir_of(s.id);
+    // A folder from an older config is kept aside, never silently mixed with new results.
+    const std::string stamp = (fs::path(dir) / "STEP.json").string();
+    if (file_exists(stamp) && read_json(stamp).value("hash", "") != hash) {
+      std::string aside = dir + ".old-" + read_json(stamp).value("hash", "x");
+      std::error_code ec;
+      fs::remove_all(aside, ec);
+      fs::rename(dir, aside, ec);
+      if (ec) throw_io(dir + ": cannot move the outdated step folder aside: " + ec.message());
+    }
+    make_dirs(dir);
+    write_json(stamp, {{"id", s.id}, {"hash", hash}, {"inputs", s.inputs}});
+    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "[%zu/%zu] %s: %s (elapsed %s)\n", k + 1, selected.size(), s.id.c_str(),
+                 s.description.c_str(), format_duration(el).c_str());
+    StepContext ctx;
+    ctx.root = root_;
+    ctx.dir = dir;
+    ctx.device = opts.device;
+    ctx.step = &s;
+    for (const auto& d : s.deps) ctx.dep_dirs[d] = dir_of(d);
+    const auto ts = std::chrono::steady_clock::now();
+    s.run(ctx);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    write_json((fs::path(dir) / "DONE").string(), {{"hash", hash}, {"seconds", secs}});
+    ++ran;
+  }
+  return ran;
+}
+
+}  // namespace closerlook
