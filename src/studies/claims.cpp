@@ -1,0 +1,319 @@
+#include "studies/claims.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace closerlook {
+
+std::string to_string(Verdict v) {
+  switch (v) {
+    case Verdict::Held: return "held";
+    case Verdict::NotHeld: return "not held";
+    default: return "inconclusive";
+  }
+}
+
+nlohmann::json to_json(const Claim& c) {
+  return {{"study", c.study}, {"id", c.id},           {"claim", c.text},
+          {"verdict", to_string(c.verdict)}, {"numbers", c.numbers}, {"detail", c.detail}};
+}
+
+double barrier_height(const std::vector<double>& t, const std::vector<double>& v) {
+  if (t.size() != v.size() || t.size() < 2) throw Error(ExitCode::Internal, "barrier_height: need >= 2 matching points");
+  const double t0 = t.front(), t1 = t.back();
+  double best = -INFINITY;
+  for (size_t i = 0; i < t.size(); ++i) {
+    const double a = (t[i] - t0) / (t1 - t0);
+    best = std::max(best, v[i] - ((1 - a) * v.front() + a * v.back()));
+  }
+  return best;
+}
+
+namespace {
+double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+double min_of(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+double mean_of(const std::vector<double>& v) {
+  return v.empty() ? NAN : std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+}
+bool finite_all(const std::vector<double>& v) {
+  return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+}
+}  // namespace
+
+Claim check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th) {
+  Claim c{"sgdr", "sgdr.line_barrier",
+          "SGDR moves over barriers: the straight line between consecutive SGDR snapshots has a train-loss barrier."};
+  int with_barrier = 0, valid = 0;
+  for (const auto& p : sgdr) {
+    if (p.line_train_loss.size() < 2 || !finite_all(p.line_train_loss)) continue;
+    ++valid;
+    const double b = barrier_height(p.t, p.line_train_loss);
+    c.numbers[p.name] = {{"line_barrier_train_loss", b},
+                         {"line_barrier_test_err", barrier_height(p.t, p.line_test_err)}};
+    if (b > th.min_line_barrier) ++with_barrier;
+  }
+  c.numbers["threshold_nats"] = th.min_line_barrier;
+  if (valid == 0) {
+    c.detail = "no finite straight-line profiles between SGDR snapshots";
+    return c;
+  }
+  c.verdict = with_barrier == valid ? Verdict::Held : (with_barrier == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
+  c.detail = std::to_string(with_barrier) + " of " + std::to_string(valid) +
+             " snapshot pairs have a straight-line train-loss barrier above the threshold";
+  return c;
+}
+
+Claim check_sgdr_curve_connects(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th) {
+  Claim c{"sgdr", "sgdr.curve_connects",
+          "SGDR snapshots are not separate minima: a low-loss curve connects them (no barrier along the curve), "
+          "so 'converging to and escaping from multiple local minima' is not substantiated."};
+  int connected = 0, valid = 0;
+  for (const auto& p : sgdr) {
+    if (p.curve_train_loss.size() < 2 || !finite_all(p.curve_train_loss) || !finite_all(p.line_train_loss)) continue;
+    ++valid;
+    const double bl = barrier_height(p.t, p.line_train_loss);
+    const double bc = barrier_height(p.t, p.curve_train_loss);
+    const bool ok = bc <= std::max(th.min_line_barrier, th.max_curve_fraction * bl);
+    c.numbers[p.name] = {{"line_barrier_train_loss", bl}, {"curve_barrier_train_loss", bc}, {"connected", ok}};
+    if (ok) ++connected;
+  }
+  if (valid == 0) {
+    c.detail = "no trained curves between SGDR snapshots";
+    return c;
+  }
+  c.verdict = connected == valid ? Verdict::Held : (connected == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
+  c.detail = std::to_string(connected) + " of " + std::to_string(valid) +
+             " pairs are joined by a curve whose barrier is at most max(threshold, " +
+             std::to_string(th.max_curve_fraction) + " x the straight line's)";
+  return c;
+}
+
+Claim check_sgd_no_barrier(const std::vector<PairProfile>& sgd, const SgdrThresholds& th) {
+  Claim c{"sgdr", "sgdr.sgd_no_barrier",
+          "For step-decay SGD, none of the consecutive snapshot pairs shows a train-loss barrier on the straight line."};
+  int clean = 0, valid = 0;
+  for (const auto& p : sgd) {
+    if (p.line_train_loss.size() < 2 || !finite_all(p.line_train_loss)) continue;
+    ++valid;
+    const double b = barrier_height(p.t, p.line_train_loss);
+    c.numbers[p.name] = {{"line_barrier_train_loss", b}};
+    if (b <= th.min_line_barrier) ++clean;
+  }
+  c.numbers["threshold_nats"] = th.min_line_barrier;
+  if (valid == 0) {
+    c.detail = "no straight-line profiles between SGD snapshots";
+    return c;
+  }
+  c.verdict = clean == valid ? Verdict::Held : (clean == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
+  c.detail = std::to_string(clean) + " of " + std::to_string(valid) + " SGD snapshot pairs have no barrier";
+  return c;
+}
+
+Claim check_curve_overfits(const std::vector<PairProfile>& sgdr) {
+  Claim c{"sgdr", "sgdr.curve_overfits",
+          "Points on the connecting curve reach lower train loss than the SGDR iterates but do not generalise as well."};
+  int held = 0, valid = 0;
+  for (const auto& p : sgdr) {
+    if (p.curve_train_loss.size() < 3 || !finite_all(p.curve_train_loss) || !finite_all(p.curve_test_err)) continue;
+    ++valid;
+    const double end_loss = std::min(p.curve_train_loss.front(), p.curve_train_loss.back());
+    const double end_err = std::min(p.curve_test_err.front(), p.curve_test_err.back());
+    // The point of lowest train loss on the curve (interior only).
+    size_t best = 1;
+    for (size_t i = 1; i + 1 < p.curve_train_loss.size(); ++i)
+      if (p.curve_train_loss[i] < p.curve_train_loss[best]) best = i;
+    const bool lower_loss = p.curve_train_loss[best] < end_loss;
+    const bool worse_err = p.curve_test_err[best] >= end_err;
+    c.numbers[p.name] = {{"endpoint_min_train_loss", end_loss}, {"curve_min_train_loss", p.curve_train_loss[best]},
+                         {"endpoint_min_test_err", end_err},    {"test_err_at_curve_min", p.curve_test_err[best]},
+                         {"t_at_curve_min", p.t[best]}};
+    if (lower_loss && worse_err) ++held;
+  }
+  if (valid == 0) {
+    c.detail = "no trained curves";
+    return c;
+  }
+  c.verdict = held == valid ? Verdict::Held : (held == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
+  c.detail = std::to_string(held) + " of " + std::to_string(valid) +
+             " curves have an interior point with lower train loss and no better test error than the best iterate";
+  return c;
+}
+
+Claim check_resilience(const std::vector<ModeCurve>& curves, double tolerance) {
+  Claim c{"resilience", "resilience.curves_connect",
+          "Mode connectivity is resilient: for each variant A-F a curve from G is found on which every point "
+          "generalises almost as well as the two endpoints."};
+  int held = 0, valid = 0;
+  for (const auto& m : curves) {
+    if (m.test_err.size() < 2 || !finite_all(m.test_err)) {
+      c.numbers[m.mode] = {{"status", "missing or diverged"}};
+      continue;
+    }
+    ++valid;
+    const double worst_end = std::max(m.test_err.front(), m.test_err.back());
+    const double worst_curve = max_of(m.test_err);
+    const bool ok = worst_curve <= worst_end + tolerance;
+    nlohmann::json n = {{"endpoint_G_test_err", m.test_err.front()}, {"endpoint_X_test_err", m.test_err.back()},
+                        {"curve_max_test_err", worst_curve}, {"connected", ok}};
+    if (!m.line_test_err.empty()) n["line_max_test_err"] = max_of(m.line_test_err);
+    c.numbers[m.mode] = n;
+    if (ok) ++held;
+  }
+  c.numbers["tolerance"] = tolerance;
+  if (valid == 0) {
+    c.detail = "no curves";
+    return c;
+  }
+  c.verdict = (held == valid && valid == static_cast<int>(curves.size()))
+                  ? Verdict::Held
+                  : (held == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
+  c.detail = std::to_string(held) + " of " + std::to_string(curves.size()) +
+             " curves keep test error within the tolerance of the worse endpoint";
+  return c;
+}
+
+namespace {
+const WarmupRun* find_run(const std::vector<WarmupRun>& runs, const std::string& name) {
+  for (const auto& r : runs)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+double deep_mean(const WarmupRun& r, int deep) {
+  const int n = static_cast<int>(r.similarity.size());
+  std::vector<double> tail(r.similarity.begin() + std::max(0, n - deep), r.similarity.end());
+  return mean_of(tail);
+}
+double shallow_mean(const WarmupRun& r, int deep) {
+  const int n = static_cast<int>(r.similarity.size());
+  std::vector<double> head(r.similarity.begin(), r.similarity.begin() + std::max(0, n - deep));
+  return mean_of(head);
+}
+}  // namespace
+
+Claim check_warmup_deep_layers(const std::vector<WarmupRun>& runs, int deep_layers, double margin) {
+  Claim c{"warmup", "warmup.deep_layers_stabilised",
+          "Warmup prevents the deeper layers from creating instability: without warmup, a large batch changes the deep "
+          "(FC) layers far more over the warmup window than with warmup or with a small batch."};
+  const WarmupRun* lb = find_run(runs, "large-batch");
+  const WarmupRun* lbw = find_run(runs, "large-batch+warmup");
+  const WarmupRun* sb = find_run(runs, "small-batch");
+  if (!lb || !lbw || !sb || lb->similarity.empty() || lbw->similarity.empty() || sb->similarity.empty()) {
+    c.detail = "missing runs";
+    return c;
+  }
+  for (const auto* r : {sb, lb, lbw})
+    c.numbers[r->name] = {{"deep_mean_similarity", deep_mean(*r, deep_layers)},
+                          {"shallow_mean_similarity", shallow_mean(*r, deep_layers)}};
+  c.numbers["deep_layers"] = deep_layers;
+  c.numbers["margin"] = margin;
+  const double d_lb = deep_mean(*lb, deep_layers), d_lbw = deep_mean(*lbw, deep_layers), d_sb = deep_mean(*sb, deep_layers);
+  if (!std::isfinite(d_lb) || !std::isfinite(d_lbw) || !std::isfinite(d_sb)) {
+    c.detail = "non-finite similarities";
+    return c;
+  }
+  const bool below_warm = d_lb + margin < d_lbw, below_sb = d_lb + margin < d_sb;
+  c.verdict = (below_warm && below_sb) ? Verdict::Held : (!below_warm && !below_sb ? Verdict::NotHeld : Verdict::Inconclusive);
+  c.detail = "deep-layer similarity (iteration 0 vs end of warmup window): large batch " + std::to_string(d_lb) +
+             ", with warmup " + std::to_string(d_lbw) + ", small batch " + std::to_string(d_sb);
+  return c;
+}
+
+Claim check_fc_freeze(const std::vector<WarmupRun>& runs) {
+  Claim c{"warmup", "warmup.fc_freeze",
+          "Freezing the FC layers during the warmup window recovers most of the benefit of warmup."};
+  const WarmupRun* lb = find_run(runs, "large-batch");
+  const WarmupRun* lbw = find_run(runs, "large-batch+warmup");
+  const WarmupRun* fr = find_run(runs, "large-batch+fc-freeze");
+  if (!lb || !lbw || !fr) {
+    c.detail = "missing runs";
+    return c;
+  }
+  const double gain_w = lbw->final_test_acc - lb->final_test_acc;
+  const double gain_f = fr->final_test_acc - lb->final_test_acc;
+  c.numbers = {{"test_acc_large_batch", lb->final_test_acc},
+               {"test_acc_warmup", lbw->final_test_acc},
+               {"test_acc_fc_freeze", fr->final_test_acc},
+               {"recovered_fraction", gain_w > 0 ? gain_f / gain_w : NAN}};
+  if (gain_w <= 0.002) {
+    c.detail = "warmup did not improve on the large batch in this run, so there is no benefit to recover";
+    return c;
+  }
+  c.verdict = gain_f >= 0.5 * gain_w ? Verdict::Held : Verdict::NotHeld;
+  c.detail = "FC freeze recovers " + std::to_string(gain_w > 0 ? 100.0 * gain_f / gain_w : 0.0) +
+             "% of warmup's test-accuracy gain over the large batch without warmup";
+  return c;
+}
+
+Claim check_distill_deeper(const std::vector<std::string>& layers, const std::vector<double>& diag_gain) {
+  Claim c{"distill", "distill.deeper_layers",
+          "The knowledge the teacher shares in distillation is disbursed mainly to the deeper layers: the distilled "
+          "student is more similar to the teacher than the independent student, mostly in the deep layers."};
+  if (diag_gain.size() < 2 || layers.size() != diag_gain.size() || !finite_all(diag_gain)) {
+    c.detail = "missing or non-finite similarity differences";
+    return c;
+  }
+  const size_t half = diag_gain.size() / 2;
+  std::vector<double> shallow(diag_gain.begin(), diag_gain.begin() + half), deep(diag_gain.begin() + half, diag_gain.end());
+  const double ms = mean_of(shallow), md = mean_of(deep);
+  for (size_t i = 0; i < layers.size(); ++i) c.numbers["gain_" + layers[i]] = diag_gain[i];
+  c.numbers["shallow_mean_gain"] = ms;
+  c.numbers["deep_mean_gain"] = md;
+  const size_t argmax = std::max_element(diag_gain.begin(), diag_gain.end()) - diag_gain.begin();
+  c.numbers["largest_gain_layer"] = layers[argmax];
+  c.verdict = (md > ms && md > 0) ? Verdict::Held : Verdict::NotHeld;
+  c.detail = "mean similarity gain (distilled minus independent, vs teacher) in deep layers " + std::to_string(md) +
+             " vs shallow layers " + std::to_string(ms) + "; largest at " + layers[argmax];
+  return c;
+}
+
+Claim aggregate_seeds(const std::vector<Claim>& per_seed) {
+  if (per_seed.empty()) throw Error(ExitCode::Internal, "aggregate_seeds: no claims");
+  Claim c = per_seed.front();
+  int held = 0, not_held = 0;
+  nlohmann::json seeds = nlohmann::json::array();
+  for (const auto& s : per_seed) {
+    held += s.verdict == Verdict::Held;
+    not_held += s.verdict == Verdict::NotHeld;
+    seeds.push_back({{"verdict", to_string(s.verdict)}, {"numbers", s.numbers}});
+  }
+  const int k = static_cast<int>(per_seed.size());
+  c.verdict = held == k ? Verdict::Held : (not_held == k ? Verdict::NotHeld : Verdict::Inconclusive);
+  // mean ± std of every top-level (or one-level nested) number present in all seeds
+  nlohmann::json stats = nlohmann::json::object();
+  std::function<void(const nlohmann::json&, const std::string&)> walk = [&](const nlohmann::json& j, const std::string& key) {
+    if (j.is_number()) {
+      std::vector<double> vals;
+      for (const auto& s : per_seed) {
+        const nlohmann::json* node = &s.numbers;
+        bool ok = true;
+        size_t pos = 0;
+        std::string k2 = key;
+        while (ok && !k2.empty()) {
+          pos = k2.find('/');
+          std::string part = k2.substr(0, pos);
+          if (!node->contains(part)) ok = false;
+          else node = &(*node)[part];
+          k2 = pos == std::string::npos ? "" : k2.substr(pos + 1);
+        }
+        if (ok && node->is_number()) vals.push_back(node->get<double>());
+      }
+      if (static_cast<int>(vals.size()) == k) {
+        const double m = mean_of(vals);
+        double var = 0;
+        for (double v : vals) var += (v - m) * (v - m);
+        stats[key] = {{"mean", m}, {"std", k > 1 ? std::sqrt(var / (k - 1)) : 0.0}};
+      }
+    } else if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) walk(it.value(), key.empty() ? it.key() : key + "/" + it.key());
+    }
+  };
+  walk(per_seed.front().numbers, "");
+  c.numbers = {{"seeds", k}, {"held_in", held}, {"mean_std", stats}, {"per_seed", seeds}};
+  c.detail = "held for " + std::to_string(held) + " of " + std::to_string(k) + " seeds; " + per_seed.front().detail;
+  return c;
+}
+
+}  // namespace closerlook
