@@ -1,6 +1,7 @@
 // Dataset selection from the config's [data] table, and loading with normalisation/subsets.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "data/dataset.h"
@@ -20,10 +21,24 @@ struct DataSpec {
   int64_t synthetic_train = 512, synthetic_test = 256, synthetic_channels = 1, synthetic_size = 32,
           synthetic_classes = 10;
   uint64_t synthetic_seed = 0;
+  // Additions beyond the original contract:
+  int64_t crop_pad = 4;      // padding of the random crop (AugmentSpec::pad)
+  int64_t num_classes = 0;   // npy only: 0 = max label + 1
 };
 
-DataSpec read_data_spec(ConfigReader& r);   // reads the [data] table's keys
-DataSplit load_data(const DataSpec& spec);  // Error(BadInput) names the missing/corrupt file
+// The default folder of a dataset ("" when it has none and data.dir must be given).
+std::string default_data_dir(const std::string& dataset);
+
+// Reads the [data] table's keys (r is a reader over that table, e.g. root.section("data")) and
+// calls r.finish(), so a misspelt data key is rejected here. `flip` defaults to false for mnist.
+DataSpec read_data_spec(ConfigReader& r);
+// Loads, pads (IDX), normalises (stats from the full, padded training set; fixed constants for
+// CIFAR) and takes the first train_subset/test_subset examples. Error(BadInput) names the
+// missing/corrupt file or the bad value.
+DataSplit load_data(const DataSpec& spec);
+// crop = augment (pad = crop_pad), flip = augment && flip.
 AugmentSpec augment_for(const DataSpec& spec);
+// Per-class counts of ds.labels (length num_classes).
+std::vector<int64_t> label_histogram(const Dataset& ds);
 
 }  // namespace closerlook

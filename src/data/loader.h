@@ -4,6 +4,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <utility>
+
 #include "data/dataset.h"
 
 namespace closerlook {
@@ -20,6 +22,7 @@ struct Batch {
   torch::Tensor y;  // int64 (B)
 };
 
+// The loader keeps a pointer to `ds`: the Dataset must outlive it.
 class BatchLoader {
  public:
   BatchLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool drop_last, AugmentSpec aug, uint64_t seed);
@@ -28,10 +31,16 @@ class BatchLoader {
   int64_t batch_size() const { return batch_size_; }
   int64_t num_examples() const { return ds_->size(); }
   void set_epoch(int64_t epoch);
+  int64_t epoch() const { return epoch_; }
   // Data parallel: rank r of w takes the r-th contiguous slice of every global batch.
   void set_shard(int rank, int world);
   // Batch i of the current epoch (CPU tensors; the caller moves them to its device).
   Batch batch(int64_t i) const;
+  // Dataset indices (int64) of this rank's slice of batch i, in batch order.
+  torch::Tensor indices(int64_t i) const;
+  // [begin, end) of this rank's slice within global batch i (before slicing, batch i has
+  // min(batch_size, N - i*batch_size) examples).
+  std::pair<int64_t, int64_t> shard_range(int64_t i) const;
 
  private:
   const Dataset* ds_;

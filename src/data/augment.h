@@ -1,0 +1,25 @@
+// Batch-level augmentation: random crop after padding with normalised black, and horizontal
+// flip. The random choices are passed in explicitly (the loader draws them from its keyed RNG),
+// so these functions are deterministic and directly testable.
+#pragma once
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace closerlook {
+
+struct ExampleAugment {
+  int64_t dy = 0, dx = 0;  // crop offset into the padded image, each in [0, 2*pad]
+  bool flip = false;       // mirror the columns (after cropping)
+};
+
+// Per-channel value of a black (0) pixel after normalisation: -mean/std. Empty mean -> zeros.
+std::vector<double> normalised_black(const std::vector<double>& mean, const std::vector<double>& std, int64_t channels);
+
+// x: float (B, C, H, W). Pads every image by `pad` on each side with fill[c] (one pad for the
+// whole batch), then crops H x W at (ops[j].dy, ops[j].dx) and mirrors when ops[j].flip.
+// pad = 0 with dy = dx = 0 is the identity on the crop. Returns a new tensor of x's shape.
+torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<ExampleAugment>& ops, int64_t pad,
+                            const std::vector<double>& fill);
+
+}  // namespace closerlook

@@ -1,0 +1,100 @@
+#include "data/loader.h"
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "data/augment.h"
+#include "data/counter_rng.h"
+
+namespace closerlook {
+
+BatchLoader::BatchLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool drop_last, AugmentSpec aug,
+                         uint64_t seed)
+    : ds_(&ds), batch_size_(batch_size), shuffle_(shuffle), drop_last_(drop_last), aug_(aug), seed_(seed) {
+  if (batch_size <= 0) throw_bad_input("batch size must be > 0, got " + std::to_string(batch_size));
+  if (aug.pad < 0) throw_bad_input("crop padding must be >= 0, got " + std::to_string(aug.pad));
+  if (ds.size() > 0 && ds.labels.size(0) != ds.size())
+    throw Error(ExitCode::Internal, ds.name + ": " + std::to_string(ds.size()) + " images but " +
+                                        std::to_string(ds.labels.size(0)) + " labels");
+  set_epoch(0);
+}
+
+int64_t BatchLoader::num_batches() const {
+  const int64_t n = ds_->size();
+  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+}
+
+void BatchLoader::set_epoch(int64_t epoch) {
+  epoch_ = epoch;
+  const int64_t n = ds_->size();
+  if (!shuffle_) {
+    order_ = torch::arange(n, torch::kInt64);
+    return;
+  }
+  // Fisher-Yates on a stream keyed by (seed, epoch): independent of any other RNG use.
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+  KeyedRng rng(mix_keys({seed_, static_cast<uint64_t>(epoch), static_cast<uint64_t>(RngStream::Permutation)}));
+  for (int64_t i = n - 1; i > 0; --i) {
+    const int64_t j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(i + 1)));
+    std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
+  }
+  order_ = torch::from_blob(perm.data(), {n}, torch::kInt64).clone();
+}
+
+void BatchLoader::set_shard(int rank, int world) {
+  if (world < 1 || rank < 0 || rank >= world)
+    throw_bad_input("data shard: rank " + std::to_string(rank) + " of world " + std::to_string(world) +
+                    " is out of range");
+  rank_ = rank;
+  world_ = world;
+}
+
+std::pair<int64_t, int64_t> BatchLoader::shard_range(int64_t i) const {
+  if (i < 0 || i >= num_batches())
+    throw Error(ExitCode::Internal, "batch index " + std::to_string(i) + " outside [0, " +
+                                        std::to_string(num_batches()) + ") for " + ds_->name);
+  const int64_t global = std::min(batch_size_, ds_->size() - i * batch_size_);
+  // Rank r gets base (+1 for the first `rem` ranks): sizes differ by at most one, and the
+  // slices of all ranks tile the global batch in rank order.
+  const int64_t base = global / world_, rem = global % world_;
+  const int64_t begin = rank_ * base + std::min<int64_t>(rank_, rem);
+  return {begin, begin + base + (rank_ < rem ? 1 : 0)};
+}
+
+torch::Tensor BatchLoader::indices(int64_t i) const {
+  const auto [begin, end] = shard_range(i);
+  return order_.narrow(0, i * batch_size_ + begin, end - begin);
+}
+
+Batch BatchLoader::batch(int64_t i) const {
+  const auto [begin, end] = shard_range(i);
+  const torch::Tensor idx = order_.narrow(0, i * batch_size_ + begin, end - begin);
+  Batch b{ds_->images.index_select(0, idx), ds_->labels.index_select(0, idx)};
+  if (!aug_.any() || idx.numel() == 0) return b;
+
+  // Draw (dy, dx, flip) for every example of the GLOBAL batch, so each rank's slice is exactly
+  // the slice of what a single process would have produced.
+  KeyedRng rng(mix_keys({seed_, static_cast<uint64_t>(epoch_), static_cast<uint64_t>(i),
+                         static_cast<uint64_t>(RngStream::Augment)}));
+  const int64_t pad = aug_.crop ? aug_.pad : 0;
+  std::vector<ExampleAugment> ops;
+  ops.reserve(static_cast<size_t>(end - begin));
+  for (int64_t j = 0; j < end; ++j) {
+    ExampleAugment op;
+    // Always three draws per example, whatever is enabled, so switching crop off keeps the flips.
+    const uint64_t dy = rng.below(static_cast<uint64_t>(2 * aug_.pad + 1));
+    const uint64_t dx = rng.below(static_cast<uint64_t>(2 * aug_.pad + 1));
+    const bool flip = (rng.next() >> 63) != 0;
+    if (j < begin) continue;
+    op.dy = aug_.crop ? static_cast<int64_t>(dy) : 0;
+    op.dx = aug_.crop ? static_cast<int64_t>(dx) : 0;
+    op.flip = aug_.flip && flip;
+    ops.push_back(op);
+  }
+  b.x = apply_augment(b.x, ops, pad, normalised_black(ds_->mean, ds_->std, ds_->channels()));
+  return b;
+}
+
+}  // namespace closerlook
