@@ -1,0 +1,177 @@
+#include "models/factory.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "models/init.h"
+#include "models/mlp.h"
+#include "models/module_network.h"
+#include "models/resnet.h"
+#include "models/vgg.h"
+
+namespace closerlook {
+
+namespace {
+
+const std::vector<std::string>& layouts_of(const std::string& family) {
+  static const std::vector<std::string> vgg = {"vgg11", "vgg13", "vgg16", "vgg19"};
+  static const std::vector<std::string> resnet = {"resnet8", "resnet20", "resnet18"};
+  static const std::vector<std::string> mlp = {"mlp"};
+  if (family == "vgg") return vgg;
+  if (family == "resnet") return resnet;
+  if (family == "mlp") return mlp;
+  throw_bad_input("model.family: unknown family '" + family + "' (expected vgg, resnet or mlp)");
+}
+
+std::string default_layout(const std::string& family) { return layouts_of(family).front(); }
+
+std::string list_str(const std::vector<int64_t>& v) { return "[" + fmt::format("{}", fmt::join(v, ",")) + "]"; }
+
+// Checks a spec built in code or read from JSON; `where` prefixes messages ("model", a file).
+void validate(const ModelSpec& s, const std::string& where) {
+  const auto& layouts = layouts_of(s.family);
+  if (std::find(layouts.begin(), layouts.end(), s.layout) == layouts.end())
+    throw_bad_input(where + ": layout '" + s.layout + "' does not belong to family '" + s.family + "' (expected one of " +
+                    fmt::format("{}", fmt::join(layouts, ", ")) + ")");
+  if (!(s.width > 0 && s.width <= 16)) throw_bad_input(where + ": width " + fmt::format("{}", s.width) + " not in (0, 16]");
+  if (!(s.dropout >= 0 && s.dropout < 1))
+    throw_bad_input(where + ": dropout " + fmt::format("{}", s.dropout) + " not in [0, 1)");
+  if (!(s.init_scale > 0 && s.init_scale <= 100))
+    throw_bad_input(where + ": init_scale " + fmt::format("{}", s.init_scale) + " not in (0, 100]");
+  for (int64_t h : s.fc_hidden)
+    if (h < 1) throw_bad_input(where + ": fc_hidden entry " + std::to_string(h) + " must be >= 1");
+  for (int64_t h : s.mlp_hidden)
+    if (h < 1) throw_bad_input(where + ": mlp_hidden entry " + std::to_string(h) + " must be >= 1");
+  if (s.in_channels < 1 || s.image_size < 1 || s.num_classes < 1)
+    throw_bad_input(where + ": in_channels, image_size and num_classes must be >= 1 (got " +
+                    std::to_string(s.in_channels) + ", " + std::to_string(s.image_size) + ", " +
+                    std::to_string(s.num_classes) + ")");
+}
+
+// Everything that decides parameter names and shapes, and nothing else (no init_scale, so that
+// networks initialised at different scales stay interchangeable).
+std::string arch_string(const ModelSpec& s) {
+  const std::string io =
+      fmt::format("in={}x{}x{} classes={}", s.in_channels, s.image_size, s.image_size, s.num_classes);
+  if (s.family == "vgg")
+    return fmt::format("{} w={} bn={} fc={} drop={} {}", s.layout, s.width, s.batchnorm ? 1 : 0, list_str(s.fc_hidden),
+                       s.dropout, io);
+  if (s.family == "resnet") return fmt::format("{} w={} bn={} {}", s.layout, s.width, s.batchnorm ? 1 : 0, io);
+  return fmt::format("mlp hidden={} bn={} {}", list_str(s.mlp_hidden), s.batchnorm ? 1 : 0, io);
+}
+
+std::shared_ptr<ProbedModule> make_module(const ModelSpec& s) {
+  if (s.family == "vgg") {
+    VggOptions o;
+    o.layout = s.layout;
+    o.width = s.width;
+    o.batchnorm = s.batchnorm;
+    o.fc_hidden = s.fc_hidden;
+    o.dropout = s.dropout;
+    o.in_channels = s.in_channels;
+    o.image_size = s.image_size;
+    o.num_classes = s.num_classes;
+    return std::make_shared<VggNet>(o);
+  }
+  if (s.family == "resnet") {
+    ResNetOptions o;
+    o.layout = s.layout;
+    o.width = s.width;
+    o.batchnorm = s.batchnorm;
+    o.in_channels = s.in_channels;
+    o.num_classes = s.num_classes;
+    return std::make_shared<ResNet>(o);
+  }
+  MlpOptions o;
+  o.hidden = s.mlp_hidden;
+  o.batchnorm = s.batchnorm;
+  o.in_features = s.in_channels * s.image_size * s.image_size;
+  o.num_classes = s.num_classes;
+  return std::make_shared<Mlp>(o);
+}
+
+// Builds and initialises from the current default generator (no seeding).
+NetworkPtr build_unseeded(const ModelSpec& s) {
+  auto module = make_module(s);
+  init_weights(*module, s.init_scale);
+  return std::make_shared<ModuleNetwork>(module, arch_string(s),
+                                         std::vector<int64_t>{s.in_channels, s.image_size, s.image_size},
+                                         s.family == "mlp", [s] { return build_unseeded(s); });
+}
+
+template <class T>
+T field(const nlohmann::json& j, const char* key, const char* type) {
+  auto it = j.find(key);
+  if (it == j.end()) throw_bad_input(std::string("model_spec: missing field '") + key + "'");
+  try {
+    return it->get<T>();
+  } catch (const std::exception&) {
+    throw_bad_input(std::string("model_spec: field '") + key + "' must be " + type + ", got " + it->dump());
+  }
+}
+
+}  // namespace
+
+ModelSpec read_model_spec(ConfigReader& r) {
+  ModelSpec s;
+  s.family = r.get_enum("family", s.family, {"vgg", "resnet", "mlp"});
+  s.layout = r.get_enum("layout", default_layout(s.family), layouts_of(s.family));
+  s.width = r.get_double("width", s.width, 0.0, 16.0);
+  if (!(s.width > 0)) throw_bad_input(r.source() + ": key '" + r.path("width") + "': must be > 0, got 0");
+  s.batchnorm = r.get_bool("batchnorm", s.batchnorm);
+  s.fc_hidden = r.get_int_list("fc_hidden", s.fc_hidden, 1, 1 << 20);
+  s.dropout = r.get_double("dropout", s.dropout, 0.0, 1.0);
+  if (!(s.dropout < 1)) throw_bad_input(r.source() + ": key '" + r.path("dropout") + "': must be < 1, got 1");
+  s.init_scale = r.get_double("init_scale", s.init_scale, 0.0, 100.0);
+  if (!(s.init_scale > 0)) throw_bad_input(r.source() + ": key '" + r.path("init_scale") + "': must be > 0, got 0");
+  s.mlp_hidden = r.get_int_list("mlp_hidden", s.mlp_hidden, 1, 1 << 20);
+  // Options that the chosen family does not have are rejected rather than silently ignored.
+  if (s.family != "vgg") {
+    for (const char* k : {"fc_hidden", "dropout"})
+      if (r.has(k)) throw_bad_input(r.source() + ": key '" + r.path(k) + "': only the vgg family has it (family is '" + s.family + "')");
+  }
+  if (s.family != "mlp" && r.has("mlp_hidden"))
+    throw_bad_input(r.source() + ": key '" + r.path("mlp_hidden") + "': only the mlp family has it (family is '" + s.family + "')");
+  if (s.family == "mlp" && r.has("width"))
+    throw_bad_input(r.source() + ": key '" + r.path("width") + "': the mlp family has no width multiplier (use mlp_hidden)");
+  validate(s, r.source());
+  return s;
+}
+
+nlohmann::json model_spec_to_json(const ModelSpec& s) {
+  return nlohmann::json{{"family", s.family},         {"layout", s.layout},         {"width", s.width},
+                        {"batchnorm", s.batchnorm},   {"fc_hidden", s.fc_hidden},   {"dropout", s.dropout},
+                        {"init_scale", s.init_scale}, {"mlp_hidden", s.mlp_hidden}, {"in_channels", s.in_channels},
+                        {"image_size", s.image_size}, {"num_classes", s.num_classes}};
+}
+
+ModelSpec model_spec_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) throw_bad_input("model_spec: expected an object, got " + j.dump());
+  ModelSpec s;
+  s.family = field<std::string>(j, "family", "a string");
+  s.layout = field<std::string>(j, "layout", "a string");
+  s.width = field<double>(j, "width", "a number");
+  s.batchnorm = field<bool>(j, "batchnorm", "a boolean");
+  s.fc_hidden = field<std::vector<int64_t>>(j, "fc_hidden", "a list of integers");
+  s.dropout = field<double>(j, "dropout", "a number");
+  s.init_scale = field<double>(j, "init_scale", "a number");
+  s.mlp_hidden = field<std::vector<int64_t>>(j, "mlp_hidden", "a list of integers");
+  s.in_channels = field<int64_t>(j, "in_channels", "an integer");
+  s.image_size = field<int64_t>(j, "image_size", "an integer");
+  s.num_classes = field<int64_t>(j, "num_classes", "an integer");
+  validate(s, "model_spec");
+  return s;
+}
+
+std::string model_arch(const ModelSpec& spec) {
+  validate(spec, "model");
+  return arch_string(spec);
+}
+
+NetworkPtr build_model(const ModelSpec& spec, uint64_t seed) {
+  validate(spec, "model");
+  torch::manual_seed(seed);
+  return build_unseeded(spec);
+}
+
+}  // namespace closerlook

@@ -1,0 +1,203 @@
+#include "models/module_network.h"
+
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace closerlook {
+
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+std::string first_line(const std::string& s) {
+  auto nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Reads the tensor stored under dotted `name` (nested archives per submodule, as
+// Module::save writes them). Returns an undefined tensor when any part is missing.
+torch::Tensor read_dotted(torch::serialize::InputArchive& root, const std::string& name, bool is_buffer) {
+  std::vector<std::string> parts;
+  std::stringstream ss(name);
+  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+  // Nested InputArchives own their module, so keep the chain alive while descending.
+  std::vector<torch::serialize::InputArchive> chain;
+  torch::serialize::InputArchive* cur = &root;
+  chain.reserve(parts.size());
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    chain.emplace_back();
+    if (!cur->try_read(parts[i], chain.back())) return {};
+    cur = &chain.back();
+  }
+  torch::Tensor t;
+  if (!cur->try_read(parts.back(), t, is_buffer)) return {};
+  return t;
+}
+
+}  // namespace
+
+ModuleNetwork::ModuleNetwork(std::shared_ptr<ProbedModule> module, std::string arch, std::vector<int64_t> input_shape,
+                             bool accepts_flat, std::function<std::shared_ptr<Network>()> make_fresh)
+    : module_(std::move(module)),
+      arch_(std::move(arch)),
+      input_shape_(std::move(input_shape)),
+      accepts_flat_(accepts_flat),
+      make_fresh_(std::move(make_fresh)) {}
+
+void ModuleNetwork::check_input(const torch::Tensor& x) const {
+  bool ok = x.defined() && x.dim() == 4 && x.size(1) == input_shape_[0] && x.size(2) == input_shape_[1] &&
+            x.size(3) == input_shape_[2];
+  if (!ok && accepts_flat_ && x.defined() && x.dim() == 2)
+    ok = x.size(1) == input_shape_[0] * input_shape_[1] * input_shape_[2];
+  if (!ok)
+    throw_bad_input("network '" + arch_ + "': input batch of shape " +
+                    (x.defined() ? shape_str(x.sizes()) : std::string("(undefined)")) + ", expected [N, " +
+                    std::to_string(input_shape_[0]) + ", " + std::to_string(input_shape_[1]) + ", " +
+                    std::to_string(input_shape_[2]) + "]");
+}
+
+torch::Tensor ModuleNetwork::forward(const torch::Tensor& x) {
+  check_input(x);
+  return module_->forward_probed(x, nullptr);
+}
+
+torch::Tensor ModuleNetwork::forward_probes(const torch::Tensor& x, const std::vector<std::string>& probes,
+                                            std::map<std::string, torch::Tensor>& acts) {
+  const auto valid = module_->probe_names();
+  for (const auto& p : probes)
+    if (std::find(valid.begin(), valid.end(), p) == valid.end())
+      throw_bad_input("network '" + arch_ + "': unknown probe '" + p + "' (valid: " + join(valid) + ")");
+  check_input(x);
+  ProbeRecorder rec(probes, acts);
+  return module_->forward_probed(x, &rec);
+}
+
+std::vector<NamedTensor> ModuleNetwork::named_parameters() {
+  std::vector<NamedTensor> out;
+  for (const auto& kv : module_->named_parameters(/*recurse=*/true)) out.emplace_back(kv.key(), kv.value());
+  return out;
+}
+
+std::vector<NamedTensor> ModuleNetwork::named_buffers() {
+  std::vector<NamedTensor> out;
+  for (const auto& kv : module_->named_buffers(/*recurse=*/true)) out.emplace_back(kv.key(), kv.value());
+  return out;
+}
+
+namespace {
+template <class BN>
+bool add_handle(const std::string& name, const std::shared_ptr<torch::nn::Module>& m, std::vector<BatchNormHandle>& out) {
+  auto bn = std::dynamic_pointer_cast<BN>(m);
+  if (!bn) return false;
+  BatchNormHandle h;
+  h.name = name;
+  h.running_mean = bn->running_mean;
+  h.running_var = bn->running_var;
+  h.set_momentum = [bn](double mom) {
+    if (mom < 0)
+      bn->options.momentum(c10::nullopt);
+    else
+      bn->options.momentum(mom);
+  };
+  h.get_momentum = [bn]() -> double {
+    const auto& mom = bn->options.momentum();
+    return mom.has_value() ? *mom : -1.0;
+  };
+  out.push_back(std::move(h));
+  return true;
+}
+}  // namespace
+
+std::vector<BatchNormHandle> ModuleNetwork::batchnorms() {
+  std::vector<BatchNormHandle> out;
+  for (const auto& kv : module_->named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    if (!add_handle<torch::nn::BatchNorm2dImpl>(kv.key(), kv.value(), out))
+      add_handle<torch::nn::BatchNorm1dImpl>(kv.key(), kv.value(), out);
+  }
+  return out;
+}
+
+void ModuleNetwork::to(torch::Device device) {
+  module_->to(device);  // Module::to swaps data in place: tensors and BN handles stay valid
+  device_ = device;
+}
+
+void ModuleNetwork::save(const std::string& path) {
+  write_atomic_with(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive archive;
+    module_->save(archive);
+    archive.write(kArchKey, c10::IValue(arch_));
+    archive.save_to(tmp);
+  });
+}
+
+void ModuleNetwork::load(const std::string& path) {
+  if (!file_exists(path)) throw_io(path + ": checkpoint file not found");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, torch::Device(torch::kCPU));
+  } catch (const std::exception& e) {
+    throw_bad_input(path + ": not a readable checkpoint (truncated or corrupt?): " + first_line(e.what()));
+  }
+  c10::IValue stored;
+  bool has_arch = false;
+  try {
+    has_arch = archive.try_read(kArchKey, stored) && stored.isString();
+  } catch (const std::exception&) {
+    has_arch = false;
+  }
+  if (!has_arch) throw_bad_input(path + ": no '" + std::string(kArchKey) + "' entry; not a closerlook model checkpoint");
+  if (stored.toStringRef() != arch_)
+    throw_bad_input(path + ": checkpoint architecture '" + stored.toStringRef() + "' differs from the network's '" +
+                    arch_ + "'");
+
+  // Read and check everything first, then copy: a bad file leaves the network untouched.
+  struct Pending {
+    torch::Tensor dst, src;
+  };
+  std::vector<Pending> pending;
+  auto collect = [&](const std::vector<NamedTensor>& tensors, bool is_buffer) {
+    for (const auto& [name, dst] : tensors) {
+      torch::Tensor src;
+      try {
+        src = read_dotted(archive, name, is_buffer);
+      } catch (const std::exception& e) {
+        throw_bad_input(path + ": cannot read tensor '" + name + "': " + first_line(e.what()));
+      }
+      if (!src.defined()) throw_bad_input(path + ": tensor '" + name + "' is missing");
+      if (src.sizes() != dst.sizes())
+        throw_bad_input(path + ": tensor '" + name + "' has shape " + shape_str(src.sizes()) + ", the network expects " +
+                        shape_str(dst.sizes()));
+      if (src.scalar_type() != dst.scalar_type())
+        throw_bad_input(path + ": tensor '" + name + "' has dtype " + std::string(c10::toString(src.scalar_type())) +
+                        ", the network expects " + c10::toString(dst.scalar_type()));
+      pending.push_back({dst, src});
+    }
+  };
+  collect(named_parameters(), false);
+  collect(named_buffers(), true);
+  torch::NoGradGuard no_grad;
+  for (auto& p : pending) p.dst.copy_(p.src);
+}
+
+std::shared_ptr<Network> ModuleNetwork::clone_architecture() const {
+  auto net = make_fresh_();
+  if (device_ != torch::Device(torch::kCPU)) net->to(device_);
+  return net;
+}
+
+}  // namespace closerlook

@@ -1,0 +1,92 @@
+#include "models/vgg.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace closerlook {
+
+namespace {
+constexpr int64_t M = -1;
+}
+
+bool is_vgg_layout(const std::string& layout) {
+  return layout == "vgg11" || layout == "vgg13" || layout == "vgg16" || layout == "vgg19";
+}
+
+std::vector<int64_t> vgg_config(const std::string& layout) {
+  if (layout == "vgg11") return {64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M};
+  if (layout == "vgg13") return {64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M};
+  if (layout == "vgg16")
+    return {64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M};
+  if (layout == "vgg19")
+    return {64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512, 512, M};
+  throw_bad_input("model.layout: unknown VGG layout '" + layout + "' (expected vgg11, vgg13, vgg16 or vgg19)");
+}
+
+VggNet::VggNet(const VggOptions& opt) {
+  namespace nn = torch::nn;
+  features = register_module("features", nn::Sequential());
+  int64_t channels = opt.in_channels, size = opt.image_size, conv = 0;
+  for (int64_t c : vgg_config(opt.layout)) {
+    if (c == M) {
+      features->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2).stride(2)));
+      feature_probe_.push_back("");
+      size /= 2;
+      CL_CHECK_INPUT(size >= 1, "model: image_size " + std::to_string(opt.image_size) + " is too small for " +
+                                    opt.layout + " (each of its max-pools halves it; it must stay >= 1)");
+      continue;
+    }
+    const int64_t out = std::max<int64_t>(1, std::llround(static_cast<double>(c) * opt.width));
+    features->push_back(nn::Conv2d(nn::Conv2dOptions(channels, out, 3).padding(1)));
+    feature_probe_.push_back("");
+    if (opt.batchnorm) {
+      features->push_back(nn::BatchNorm2d(out));
+      feature_probe_.push_back("");
+    }
+    features->push_back(nn::ReLU());
+    feature_probe_.push_back("conv" + std::to_string(++conv));
+    names_.push_back(feature_probe_.back());
+    channels = out;
+  }
+
+  classifier = register_module("classifier", nn::Sequential());
+  int64_t in = channels * size * size, fc = 0;
+  for (int64_t h : opt.fc_hidden) {
+    if (opt.dropout > 0) {
+      classifier->push_back(nn::Dropout(opt.dropout));
+      classifier_probe_.push_back("");
+    }
+    classifier->push_back(nn::Linear(in, h));
+    classifier_probe_.push_back("");
+    classifier->push_back(nn::ReLU());
+    classifier_probe_.push_back("fc" + std::to_string(++fc));
+    names_.push_back(classifier_probe_.back());
+    in = h;
+  }
+  classifier->push_back(nn::Linear(in, opt.num_classes));
+  classifier_probe_.push_back("logits");
+  names_.push_back("logits");
+}
+
+torch::Tensor VggNet::forward_probed(const torch::Tensor& input, ProbeRecorder* rec) {
+  torch::Tensor x = input;
+  size_t i = 0;
+  for (auto& m : *features) {
+    x = m.forward(x);
+    if (rec && !feature_probe_[i].empty()) probe(rec, feature_probe_[i], x);
+    ++i;
+  }
+  x = x.flatten(1);
+  i = 0;
+  for (auto& m : *classifier) {
+    x = m.forward(x);
+    if (rec && !classifier_probe_[i].empty()) probe(rec, classifier_probe_[i], x);
+    ++i;
+  }
+  return x;
+}
+
+std::vector<std::string> VggNet::probe_names() const { return names_; }
+
+}  // namespace closerlook
