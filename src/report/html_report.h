@@ -1,0 +1,36 @@
+// report.html: one self-contained page (plotly.js, data and style inlined; no network needed to
+// view it) built from a run folder's figures/*.json and summary.json (docs/report.md).
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace closerlook {
+
+// Where the pinned plotly bundle lives below the source tree (installed by scripts/setup).
+inline constexpr const char* kPlotlyRelativePath = "report/node_modules/plotly.js-cartesian-dist-min/plotly-cartesian.min.js";
+
+// Finds plotly-cartesian.min.js: `explicit_path` (a --plotly option) if given, else the
+// CLOSERLOOK_PLOTLY environment variable, else <source_dir>/<kPlotlyRelativePath>.
+// Error(BadInput) naming every place tried, and telling to run scripts/setup, if none exists.
+std::string locate_plotly(const std::string& explicit_path, const std::string& source_dir);
+
+struct ReportOptions {
+  std::string run_dir;
+  std::string out_path;     // "" = <run_dir>/report.html
+  std::string plotly_path;  // from locate_plotly
+  std::string title;        // "" = "closerlook report: <run folder name>"
+};
+
+struct ReportResult {
+  std::string path;
+  std::size_t bytes = 0;
+  int figures = 0;  // every figure on the page
+  int plots = 0;    // figures drawn by plotly (all but tables): what a browser should render
+  int claims = 0;
+};
+
+// Reads the run folder, validates every figure and claim (Error(BadInput) naming the file and
+// field), and writes the page atomically.
+ReportResult write_report(const ReportOptions& opts);
+
+}  // namespace closerlook
