@@ -1,0 +1,65 @@
+// Training a mode-connecting curve (Garipov et al. 2018) generically, by the chain rule:
+// per minibatch, draw one t ~ U(0, 1), write w(t) = sum_j c_j(t) theta_j into an ordinary network,
+// run forward + backward there, and give each free bend the gradient
+//     dL/dtheta_j = c_j(t) (dCE/dw + wd w(t)),
+// i.e. of CE + 0.5 wd ||w(t)||^2 (the penalty is on the point of the curve, not on the bends).
+// SGD with momentum (PyTorch semantics, no dampening) on the free bends; fixed endpoints never
+// change. Learning rate per epoch: Garipov's schedule (flat to 50%, linear to 1% at 90%).
+//
+// Determinism/resume: batches come from BatchLoader (a function of (seed, epoch, index)), t from
+// a counter-based stream keyed by (seed, epoch, index), and torch's generator (dropout) is
+// reseeded from (seed, epoch) at each epoch start, so a run resumed from the state written at
+// the end of an epoch continues exactly as an uninterrupted one.
+#pragma once
+#include <torch/torch.h>
+
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "models/network.h"
+#include "surface/curve.h"
+
+namespace closerlook {
+
+struct CurveTrainOptions {
+  CurveType type = CurveType::Bezier;
+  int bends = 3;
+  int64_t epochs = 10;
+  double lr = 0.015;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  int64_t batch_size = 128;
+  uint64_t seed = 1;
+  bool fix_start = true, fix_end = true;
+  int64_t save_every = 0;  // also keep checkpoints/epoch-<E>.bends.npy every k epochs (0: no)
+  nlohmann::json to_json() const;
+};
+
+struct CurveTrainSummary {
+  std::string status;          // completed | diverged
+  bool already_done = false;   // the folder already held the finished curve
+  int64_t epoch = 0;           // epochs completed
+  double loss = std::numeric_limits<double>::quiet_NaN();   // last epoch's mean CE + 0.5 wd ||w(t)||^2
+  double nll = std::numeric_limits<double>::quiet_NaN();    // last epoch's mean CE (train mode, augmented)
+  double err = std::numeric_limits<double>::quiet_NaN();    // last epoch's error fraction (same batches)
+  double seconds = 0;          // over all sessions
+  nlohmann::json to_json() const;
+};
+
+// Trains the free bends of `curve` in place. `work` must have the curve's parameter layout;
+// its parameters are overwritten and its BN running statistics become meaningless (recalibrate
+// at each t before evaluating). `train` supplies augmented batches through BatchLoader with `aug`.
+// With a non-empty `out_dir`: writes metrics.jsonl (one line per epoch), curve.json + bends.npy
+// (after every epoch), checkpoints/last.state.pt (bends, momentum, epoch), optionally
+// checkpoints/epoch-<E>.bends.npy, and summary.json; resumes from last.state.pt when present.
+CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train, const AugmentSpec& aug,
+                              torch::Device device, const CurveTrainOptions& opts, const std::string& out_dir,
+                              bool quiet = false);
+
+// The t of minibatch `index` in `epoch` (uniform in [0, 1), a pure function of its keys).
+double curve_sample_t(uint64_t seed, int64_t epoch, int64_t index);
+
+}  // namespace closerlook

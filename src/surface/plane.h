@@ -1,0 +1,84 @@
+// The plane through three weight vectors w0, w1, w2 (dnn-mode-connectivity's plane.py, for any
+// three points: curve endpoints and a bend, or three checkpoints such as SGDR iterates).
+//   Basis (Gram-Schmidt, float64): u = (w2 - w0)/dx, dx = ||w2 - w0||;
+//                                  v = (w1 - w0 - ((w1 - w0).u) u)/dy, dy = its norm.
+//   Coordinates of p: x = (p - w0).u, y = (p - w0).v; off-plane distance ||p - (w0 + x u + y v)||.
+//   Grid (Garipov's alpha/beta): x = alpha dx, y = beta dy; w0 = (0, 0), w2 = (1, 0), the bend at
+//   (x1/dx, 1). Axes span the three points (and any projected extra points) plus `margin` on
+//   each side in alpha/beta units (default: alphas = betas = linspace(-0.2, 1.2, 21)).
+//   Cell (i, j) is alphas[i], betas[j]; arrays are G x G indexed [i][j] as in plane.npz.
+//
+// Output folder (see docs/surface.md): plane.json (metadata, projections), alphas.npy, betas.npy,
+// grid.npy (G x G x 2, the (x, y) of each cell), bend_coordinates.npy (3 x 2), curve_coordinates.npy
+// (T x 2, with a curve), tr_loss/tr_nll/tr_err/te_loss/te_nll/te_err.npy (G x G float64), plane.csv.
+// Work in progress: partial-<i>-of-<n>.npy (7 x G x G: the six metrics, then a filled mask; unfilled
+// cells NaN) next to plane-setup.json; resumed when present, merged by merge_plane_shards.
+#pragma once
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "surface/curve.h"
+#include "surface/point_eval.h"
+
+namespace closerlook {
+
+struct PlaneBasis {
+  torch::Tensor origin, u, v;  // float64, flat
+  double dx = 0, dy = 0;       // ||w2 - w0||, height of w1 above the line w0-w2
+  double x1 = 0;               // x coordinate of w1
+};
+
+// Error(BadInput) when the three points are (numerically) collinear.
+PlaneBasis plane_basis(const torch::Tensor& w0, const torch::Tensor& w1, const torch::Tensor& w2);
+
+struct PlaneCoords {
+  double x = 0, y = 0, off_plane = 0;
+};
+PlaneCoords project_onto_plane(const PlaneBasis& b, const torch::Tensor& p);
+torch::Tensor plane_point(const PlaneBasis& b, double x, double y);  // float64
+
+// Grid axes in alpha/beta units covering (0,0), (1,0), (x1/dx, 1) and `extra` with the margin.
+std::pair<std::vector<double>, std::vector<double>> plane_axes(const PlaneBasis& b,
+                                                               const std::vector<PlaneCoords>& extra, int grid,
+                                                               double margin);
+
+struct PlaneOptions {
+  int grid = 21;
+  double margin = 0.2;
+  int shard = 0, shards = 1;   // this process evaluates cells c with c % shards == shard (c = i*G + j)
+  int save_every = 4;          // write the partial file every k evaluated cells
+  int curve_points = 61;       // points of the curve projected (curve_coordinates)
+  bool quiet = false;
+  nlohmann::json to_json() const;
+};
+
+struct PlaneInputs {
+  torch::Tensor w0, w1, w2;                 // flat parameter vectors
+  std::vector<std::string> names;           // labels of w0, w1, w2 (paths, "bend 1", ...)
+  std::vector<std::pair<std::string, torch::Tensor>> extra;  // further points to project
+  const Curve* curve = nullptr;             // projected at curve_points t's when set
+};
+
+struct PlaneResult {
+  bool complete = false;  // every cell of the grid filled (false for a shard of several)
+  int cells_evaluated = 0, cells_total = 0;
+  std::string dir;
+};
+
+// Evaluates this shard's cells (resuming from its partial file) and, when the run is unsharded,
+// writes the final outputs. `meta` is stored in plane.json (e.g. data spec, sources).
+PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneInputs& in, const PlaneOptions& opts,
+                           const std::string& out_dir, const nlohmann::json& meta = {});
+
+// Merges the partial files of all shards found in `dirs` (same setup) into `out_dir`'s final
+// outputs. Error(BadInput) when setups differ or cells are missing (names the shards).
+void merge_plane_shards(const std::vector<std::string>& dirs, const std::string& out_dir);
+
+// The six metric grids of a finished plane folder, [key] -> G x G float64.
+std::map<std::string, torch::Tensor> read_plane_metrics(const std::string& dir);
+
+}  // namespace closerlook

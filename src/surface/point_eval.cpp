@@ -1,0 +1,144 @@
+#include "surface/point_eval.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "surface/bn_recalibration.h"
+#include "surface/weights.h"
+
+namespace closerlook {
+
+nlohmann::json EvalSettings::to_json() const {
+  return {{"bn_samples", bn_samples},       {"train_samples", train_samples}, {"test_samples", test_samples},
+          {"batch_size", batch_size},       {"bn_batch_size", bn_batch_size}, {"weight_decay", weight_decay},
+          {"subset_seed", subset_seed}};
+}
+
+namespace {
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+}  // namespace
+
+nlohmann::json PointMetrics::to_json() const {
+  nlohmann::json j;
+  for (const auto& k : metric_keys()) j[k] = finite_or_null(metric_value(*this, k));
+  j["weight_norm"] = finite_or_null(weight_norm);
+  return j;
+}
+
+const std::vector<std::string>& metric_keys() {
+  static const std::vector<std::string> keys = {"tr_loss", "tr_nll", "tr_err", "te_loss", "te_nll", "te_err"};
+  return keys;
+}
+
+double metric_value(const PointMetrics& m, const std::string& key) {
+  if (key == "tr_loss") return m.tr_loss;
+  if (key == "tr_nll") return m.tr_nll;
+  if (key == "tr_err") return m.tr_err;
+  if (key == "te_loss") return m.te_loss;
+  if (key == "te_nll") return m.te_nll;
+  if (key == "te_err") return m.te_err;
+  throw_bad_input("unknown metric '" + key + "'");
+}
+
+void set_metric_value(PointMetrics& m, const std::string& key, double v) {
+  if (key == "tr_loss") m.tr_loss = v;
+  else if (key == "tr_nll") m.tr_nll = v;
+  else if (key == "tr_err") m.tr_err = v;
+  else if (key == "te_loss") m.te_loss = v;
+  else if (key == "te_nll") m.te_nll = v;
+  else if (key == "te_err") m.te_err = v;
+  else throw_bad_input("unknown metric '" + key + "'");
+}
+
+namespace {
+
+// The first `samples` examples of `perm` (0 or >= size: the whole set in its own order).
+std::pair<torch::Tensor, torch::Tensor> take(const Dataset& ds, int64_t samples, const torch::Tensor& perm,
+                                             torch::Device device) {
+  if (samples <= 0 || samples >= ds.size())
+    return {ds.images.to(device).contiguous(), ds.labels.to(device).contiguous()};
+  auto idx = perm.narrow(0, 0, samples);
+  return {ds.images.index_select(0, idx).to(device).contiguous(), ds.labels.index_select(0, idx).to(device)};
+}
+
+}  // namespace
+
+PointEvaluator::PointEvaluator(Network& net, const DataSplit& data, torch::Device device, const EvalSettings& s)
+    : net_(net), device_(device), settings_(s) {
+  CL_CHECK_INPUT(s.batch_size >= 1, "evaluation batch size must be >= 1, got " + std::to_string(s.batch_size));
+  CL_CHECK_INPUT(s.bn_batch_size >= 2, "BN batch size must be >= 2, got " + std::to_string(s.bn_batch_size));
+  CL_CHECK_INPUT(s.weight_decay >= 0, "weight decay must be >= 0");
+  const bool need_bn = net.has_batchnorm();
+  const bool need_train = s.train_samples >= 0;
+  if (need_bn || need_train)
+    CL_CHECK_INPUT(data.train.size() > 0, "surface evaluation needs a training set (BN statistics / train loss)");
+  if (s.test_samples >= 0) CL_CHECK_INPUT(data.test.size() > 0, "surface evaluation: the test set is empty");
+  torch::Tensor perm;
+  if ((s.bn_samples > 0 && s.bn_samples < data.train.size()) ||
+      (s.train_samples > 0 && s.train_samples < data.train.size()))
+    perm = seeded_permutation(data.train.size(), s.subset_seed);
+  if (need_train) std::tie(train_images_, train_labels_) = take(data.train, s.train_samples, perm, device);
+  if (need_bn) {
+    // The BN subset is a prefix of the train subset: share the memory when it is the same.
+    const int64_t nbn = (s.bn_samples <= 0 || s.bn_samples >= data.train.size()) ? data.train.size() : s.bn_samples;
+    if (train_images_.defined() && train_images_.size(0) == nbn)
+      bn_images_ = train_images_;
+    else
+      bn_images_ = take(data.train, s.bn_samples, perm, device).first;
+  }
+  if (s.test_samples >= 0) {
+    // Test subsets are the first N test examples (nothing to gain from permuting them).
+    const int64_t nte = (s.test_samples == 0 || s.test_samples > data.test.size()) ? data.test.size() : s.test_samples;
+    test_images_ = data.test.images.narrow(0, 0, nte).to(device).contiguous();
+    test_labels_ = data.test.labels.narrow(0, 0, nte).to(device).contiguous();
+  }
+}
+
+PointEvaluator::LossErr PointEvaluator::loss_and_error(const torch::Tensor& images, const torch::Tensor& labels) {
+  const int64_t n = images.size(0);
+  double nll_sum = 0;
+  int64_t wrong = 0;
+  c10::InferenceMode guard;
+  for (int64_t s = 0; s < n; s += settings_.batch_size) {
+    const int64_t b = std::min(settings_.batch_size, n - s);
+    auto logits = net_.forward(images.narrow(0, s, b));
+    auto y = labels.narrow(0, s, b);
+    nll_sum += torch::nn::functional::cross_entropy(
+                   logits.to(torch::kFloat32), y,
+                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                   .item<double>();
+    wrong += logits.argmax(1).ne(y).sum().item<int64_t>();
+  }
+  return {nll_sum / double(n), double(wrong) / double(n)};
+}
+
+PointMetrics PointEvaluator::evaluate_flat(const torch::Tensor& flat) {
+  load_flat_parameters(net_, flat);
+  return evaluate_current();
+}
+
+PointMetrics PointEvaluator::evaluate_current() {
+  PointMetrics m;
+  const bool was_training = net_.is_training();
+  if (bn_images_.defined()) recalibrate_batchnorm_images(net_, bn_images_, settings_.bn_batch_size);
+  const double sq = flat_parameters(net_, torch::kFloat64).pow(2).sum().item<double>();
+  m.weight_norm = std::sqrt(sq);
+  const double penalty = 0.5 * settings_.weight_decay * sq;
+  net_.train(false);
+  if (train_images_.defined()) {
+    auto r = loss_and_error(train_images_, train_labels_);
+    m.tr_nll = r.nll;
+    m.tr_err = r.err;
+    m.tr_loss = r.nll + penalty;
+  }
+  if (test_images_.defined()) {
+    auto r = loss_and_error(test_images_, test_labels_);
+    m.te_nll = r.nll;
+    m.te_err = r.err;
+    m.te_loss = r.nll + penalty;
+  }
+  net_.train(was_training);
+  return m;
+}
+
+}  // namespace closerlook
