@@ -90,13 +90,16 @@ std::shared_ptr<ProbedModule> make_module(const ModelSpec& s) {
   return std::make_shared<Mlp>(o);
 }
 
-// Builds and initialises from the current default generator (no seeding).
-NetworkPtr build_unseeded(const ModelSpec& s) {
+// Builds, then (with a seed) reseeds the default generator, then initialises. Seeding after
+// construction matters: the module constructors draw LibTorch's own default init, and the
+// paper's init must start from a fresh stream to equal Python's manual_seed + init loop.
+NetworkPtr build_network(const ModelSpec& s, c10::optional<uint64_t> seed) {
   auto module = make_module(s);
+  if (seed) torch::manual_seed(*seed);
   init_weights(*module, s.init_scale);
   return std::make_shared<ModuleNetwork>(module, arch_string(s),
                                          std::vector<int64_t>{s.in_channels, s.image_size, s.image_size},
-                                         s.family == "mlp", [s] { return build_unseeded(s); });
+                                         s.family == "mlp", [s] { return build_network(s, c10::nullopt); });
 }
 
 template <class T>
@@ -170,8 +173,7 @@ std::string model_arch(const ModelSpec& spec) {
 
 NetworkPtr build_model(const ModelSpec& spec, uint64_t seed) {
   validate(spec, "model");
-  torch::manual_seed(seed);
-  return build_unseeded(spec);
+  return build_network(spec, seed);
 }
 
 }  // namespace closerlook
