@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "core/error.h"
+#include "report/claims.h"
 
 namespace closerlook {
 
@@ -16,9 +18,34 @@ std::string to_string(Verdict v) {
   }
 }
 
-nlohmann::json to_json(const Claim& c) {
+nlohmann::json to_json(const ClaimCheck& c) {
   return {{"study", c.study}, {"id", c.id},           {"claim", c.text},
           {"verdict", to_string(c.verdict)}, {"numbers", c.numbers}, {"detail", c.detail}};
+}
+
+Claim to_report_claim(const ClaimCheck& c) {
+  Claim r;
+  r.study = c.study;
+  r.claim = c.text;
+  r.verdict = to_string(c.verdict);
+  // The report shows flat name -> value rows: nested numbers become "pair/quantity" keys.
+  r.numbers = nlohmann::json::object();
+  std::function<void(const nlohmann::json&, const std::string&)> flatten = [&](const nlohmann::json& j,
+                                                                                const std::string& key) {
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), key.empty() ? it.key() : key + "/" + it.key());
+    } else if (j.is_array()) {
+      for (size_t i = 0; i < j.size(); ++i) flatten(j[i], key + "/" + std::to_string(i));
+    } else if (j.is_number_float() && !std::isfinite(j.get<double>())) {
+      r.numbers[key] = nullptr;
+    } else {
+      r.numbers[key] = j;
+    }
+  };
+  flatten(c.numbers, "");
+  r.numbers["check"] = c.id;
+  r.detail = c.detail;
+  return r;
 }
 
 double barrier_height(const std::vector<double>& t, const std::vector<double>& v) {
@@ -43,8 +70,8 @@ bool finite_all(const std::vector<double>& v) {
 }
 }  // namespace
 
-Claim check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th) {
-  Claim c{"sgdr", "sgdr.line_barrier",
+ClaimCheck check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th) {
+  ClaimCheck c{"sgdr", "sgdr.line_barrier",
           "SGDR moves over barriers: the straight line between consecutive SGDR snapshots has a train-loss barrier."};
   int with_barrier = 0, valid = 0;
   for (const auto& p : sgdr) {
@@ -66,8 +93,8 @@ Claim check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const SgdrTh
   return c;
 }
 
-Claim check_sgdr_curve_connects(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th) {
-  Claim c{"sgdr", "sgdr.curve_connects",
+ClaimCheck check_sgdr_curve_connects(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th) {
+  ClaimCheck c{"sgdr", "sgdr.curve_connects",
           "SGDR snapshots are not separate minima: a low-loss curve connects them (no barrier along the curve), "
           "so 'converging to and escaping from multiple local minima' is not substantiated."};
   int connected = 0, valid = 0;
@@ -91,8 +118,8 @@ Claim check_sgdr_curve_connects(const std::vector<PairProfile>& sgdr, const Sgdr
   return c;
 }
 
-Claim check_sgd_no_barrier(const std::vector<PairProfile>& sgd, const SgdrThresholds& th) {
-  Claim c{"sgdr", "sgdr.sgd_no_barrier",
+ClaimCheck check_sgd_no_barrier(const std::vector<PairProfile>& sgd, const SgdrThresholds& th) {
+  ClaimCheck c{"sgdr", "sgdr.sgd_no_barrier",
           "For step-decay SGD, none of the consecutive snapshot pairs shows a train-loss barrier on the straight line."};
   int clean = 0, valid = 0;
   for (const auto& p : sgd) {
@@ -112,8 +139,8 @@ Claim check_sgd_no_barrier(const std::vector<PairProfile>& sgd, const SgdrThresh
   return c;
 }
 
-Claim check_curve_overfits(const std::vector<PairProfile>& sgdr) {
-  Claim c{"sgdr", "sgdr.curve_overfits",
+ClaimCheck check_curve_overfits(const std::vector<PairProfile>& sgdr) {
+  ClaimCheck c{"sgdr", "sgdr.curve_overfits",
           "Points on the connecting curve reach lower train loss than the SGDR iterates but do not generalise as well."};
   int held = 0, valid = 0;
   for (const auto& p : sgdr) {
@@ -142,8 +169,8 @@ Claim check_curve_overfits(const std::vector<PairProfile>& sgdr) {
   return c;
 }
 
-Claim check_resilience(const std::vector<ModeCurve>& curves, double tolerance) {
-  Claim c{"resilience", "resilience.curves_connect",
+ClaimCheck check_resilience(const std::vector<ModeCurve>& curves, double tolerance) {
+  ClaimCheck c{"resilience", "resilience.curves_connect",
           "Mode connectivity is resilient: for each variant A-F a curve from G is found on which every point "
           "generalises almost as well as the two endpoints."};
   int held = 0, valid = 0;
@@ -193,8 +220,8 @@ double shallow_mean(const WarmupRun& r, int deep) {
 }
 }  // namespace
 
-Claim check_warmup_deep_layers(const std::vector<WarmupRun>& runs, int deep_layers, double margin) {
-  Claim c{"warmup", "warmup.deep_layers_stabilised",
+ClaimCheck check_warmup_deep_layers(const std::vector<WarmupRun>& runs, int deep_layers, double margin) {
+  ClaimCheck c{"warmup", "warmup.deep_layers_stabilised",
           "Warmup prevents the deeper layers from creating instability: without warmup, a large batch changes the deep "
           "(FC) layers far more over the warmup window than with warmup or with a small batch."};
   const WarmupRun* lb = find_run(runs, "large-batch");
@@ -221,8 +248,8 @@ Claim check_warmup_deep_layers(const std::vector<WarmupRun>& runs, int deep_laye
   return c;
 }
 
-Claim check_fc_freeze(const std::vector<WarmupRun>& runs) {
-  Claim c{"warmup", "warmup.fc_freeze",
+ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs) {
+  ClaimCheck c{"warmup", "warmup.fc_freeze",
           "Freezing the FC layers during the warmup window recovers most of the benefit of warmup."};
   const WarmupRun* lb = find_run(runs, "large-batch");
   const WarmupRun* lbw = find_run(runs, "large-batch+warmup");
@@ -247,8 +274,8 @@ Claim check_fc_freeze(const std::vector<WarmupRun>& runs) {
   return c;
 }
 
-Claim check_distill_deeper(const std::vector<std::string>& layers, const std::vector<double>& diag_gain) {
-  Claim c{"distill", "distill.deeper_layers",
+ClaimCheck check_distill_deeper(const std::vector<std::string>& layers, const std::vector<double>& diag_gain) {
+  ClaimCheck c{"distill", "distill.deeper_layers",
           "The knowledge the teacher shares in distillation is disbursed mainly to the deeper layers: the distilled "
           "student is more similar to the teacher than the independent student, mostly in the deep layers."};
   if (diag_gain.size() < 2 || layers.size() != diag_gain.size() || !finite_all(diag_gain)) {
@@ -269,9 +296,9 @@ Claim check_distill_deeper(const std::vector<std::string>& layers, const std::ve
   return c;
 }
 
-Claim aggregate_seeds(const std::vector<Claim>& per_seed) {
+ClaimCheck aggregate_seeds(const std::vector<ClaimCheck>& per_seed) {
   if (per_seed.empty()) throw Error(ExitCode::Internal, "aggregate_seeds: no claims");
-  Claim c = per_seed.front();
+  ClaimCheck c = per_seed.front();
   int held = 0, not_held = 0;
   nlohmann::json seeds = nlohmann::json::array();
   for (const auto& s : per_seed) {

@@ -11,7 +11,7 @@ namespace closerlook {
 enum class Verdict { Held, NotHeld, Inconclusive };
 std::string to_string(Verdict v);
 
-struct Claim {
+struct ClaimCheck {
   std::string study;     // sgdr | resilience | warmup | distill
   std::string id;        // stable key, e.g. "sgdr.line_barrier"
   std::string text;      // the paper's claim in one sentence
@@ -19,7 +19,10 @@ struct Claim {
   nlohmann::json numbers = nlohmann::json::object();  // what decided it
   std::string detail;    // one sentence: the comparison made
 };
-nlohmann::json to_json(const Claim& c);
+nlohmann::json to_json(const ClaimCheck& c);
+// The report's claim row (report/claims.h) for this check; the id goes into the numbers.
+struct Claim;
+Claim to_report_claim(const ClaimCheck& c);
 
 // Barrier height of a profile: max over t of (v(t) - linear interpolation of the endpoints).
 double barrier_height(const std::vector<double>& t, const std::vector<double>& v);
@@ -37,12 +40,12 @@ struct SgdrThresholds {
   double min_line_barrier = 0.05;    // nats of train loss counted as a barrier
   double max_curve_fraction = 0.25;  // curve barrier must be below this fraction of the line's
 };
-Claim check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th = {});
-Claim check_sgdr_curve_connects(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th = {});
+ClaimCheck check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th = {});
+ClaimCheck check_sgdr_curve_connects(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th = {});
 // Step-decay SGD snapshots: no barrier on the straight lines between consecutive snapshots.
-Claim check_sgd_no_barrier(const std::vector<PairProfile>& sgd, const SgdrThresholds& th = {});
+ClaimCheck check_sgd_no_barrier(const std::vector<PairProfile>& sgd, const SgdrThresholds& th = {});
 // Points on the curve reach lower train loss than the iterates but do not generalise better.
-Claim check_curve_overfits(const std::vector<PairProfile>& sgdr);
+ClaimCheck check_curve_overfits(const std::vector<PairProfile>& sgdr);
 
 // ---- Study 2: resilience -------------------------------------------------------------------
 struct ModeCurve {
@@ -51,7 +54,7 @@ struct ModeCurve {
   std::vector<double> line_test_err; // along the straight line (for contrast)
 };
 // Every curve's worst test error stays within `tolerance` (absolute, fraction) of its worse endpoint.
-Claim check_resilience(const std::vector<ModeCurve>& curves, double tolerance = 0.02);
+ClaimCheck check_resilience(const std::vector<ModeCurve>& curves, double tolerance = 0.02);
 
 // ---- Study 3: warmup -----------------------------------------------------------------------
 struct WarmupRun {
@@ -62,18 +65,18 @@ struct WarmupRun {
 };
 // Without warmup the deep (last `deep_layers`) layers change much more over the warmup window than
 // with warmup or with a small batch.
-Claim check_warmup_deep_layers(const std::vector<WarmupRun>& runs, int deep_layers, double margin = 0.05);
+ClaimCheck check_warmup_deep_layers(const std::vector<WarmupRun>& runs, int deep_layers, double margin = 0.05);
 // Freezing the FC layers over the window recovers most of warmup's benefit.
-Claim check_fc_freeze(const std::vector<WarmupRun>& runs);
+ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs);
 
 // ---- Study 4: distillation -----------------------------------------------------------------
 // diff[i][j] = sim(S_distilled layer i, T layer j) - sim(S_indep layer i, T layer j); the diagonal
 // (matching depth) gain is larger in the deeper half than in the shallow half.
-Claim check_distill_deeper(const std::vector<std::string>& layers, const std::vector<double>& diag_gain);
+ClaimCheck check_distill_deeper(const std::vector<std::string>& layers, const std::vector<double>& diag_gain);
 
 // ---- Several seeds -------------------------------------------------------------------------
 // Aggregates one claim over seeds: numbers become mean ± std, the verdict holds only if it held for
 // every seed (inconclusive when seeds disagree).
-Claim aggregate_seeds(const std::vector<Claim>& per_seed);
+ClaimCheck aggregate_seeds(const std::vector<ClaimCheck>& per_seed);
 
 }  // namespace closerlook

@@ -93,8 +93,8 @@ TEST(Claims, DistillDeeperComparesHalves) {
 }
 
 TEST(Claims, SeedAggregationRequiresEverySeed) {
-  Claim a{"s", "x", "t", Verdict::Held, {{"v", 1.0}, {"pair", {{"b", 2.0}}}}, ""};
-  Claim b = a;
+  ClaimCheck a{"s", "x", "t", Verdict::Held, {{"v", 1.0}, {"pair", {{"b", 2.0}}}}, ""};
+  ClaimCheck b = a;
   b.numbers = {{"v", 3.0}, {"pair", {{"b", 4.0}}}};
   auto agg = aggregate_seeds({a, b});
   EXPECT_EQ(agg.verdict, Verdict::Held);
