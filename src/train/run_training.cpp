@@ -1,0 +1,136 @@
+#include "train/run_training.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json_io.h"
+#include "core/runtime.h"
+#include "data/loader.h"
+#include "train/run_dir.h"
+
+namespace fs = std::filesystem;
+
+namespace closerlook {
+
+namespace {
+
+class LoaderBatchSource : public BatchSource {
+ public:
+  explicit LoaderBatchSource(BatchLoader loader) : loader_(std::move(loader)) {}
+  int64_t num_batches() const override { return loader_.num_batches(); }
+  Batch batch(int64_t epoch, int64_t index) override {
+    if (epoch != epoch_) {
+      loader_.set_epoch(epoch);
+      epoch_ = epoch;
+    }
+    return loader_.batch(index);
+  }
+
+ private:
+  BatchLoader loader_;
+  int64_t epoch_ = -1;
+};
+
+}  // namespace
+
+TrainSummary read_train_summary(const std::string& run_dir) {
+  const std::string path = (fs::path(run_dir) / "summary.json").string();
+  nlohmann::json j = read_json(path);
+  TrainSummary s;
+  try {
+    s.status = j.at("status").get<std::string>();
+    s.epoch = j.value("epoch", int64_t(0));
+    s.iter = j.value("iter", int64_t(0));
+    s.diverged_iter = j.value("diverged_iter", int64_t(-1));
+    s.train.loss = j.value("train_loss", 0.0);
+    s.train.accuracy = j.value("train_acc", 0.0);
+    s.test.loss = j.value("test_loss", 0.0);
+    s.test.accuracy = j.value("test_acc", 0.0);
+    s.seconds = j.value("seconds", 0.0);
+    for (const auto& c : j.value("checkpoints", nlohmann::json::array()))
+      s.checkpoints.push_back({c.at("tag").get<std::string>(), c.at("iter").get<int64_t>(), c.at("epoch").get<int64_t>()});
+  } catch (const nlohmann::json::exception& e) {
+    throw_bad_input(path + ": malformed summary (" + e.what() + ")");
+  }
+  return s;
+}
+
+TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, const RunOptions& opts) {
+  const std::string hash = cfg.hash();
+  const fs::path dir(out_dir);
+  const std::string config_path = (dir / "config.json").string();
+  const std::string summary_path = (dir / "summary.json").string();
+
+  // An existing folder must belong to this config.
+  if (file_exists(config_path)) {
+    nlohmann::json old = read_json(config_path);
+    const std::string old_hash = old.value("config_hash", std::string());
+    if (old_hash != hash)
+      throw_bad_input(out_dir + ": holds a run of another config (config_hash " + old_hash + ", this config " + hash +
+                      "); choose another --out or remove the folder");
+    if (file_exists(summary_path)) {
+      nlohmann::json sj = read_json(summary_path);
+      const std::string status = sj.value("status", std::string());
+      if ((status == "completed" || status == "diverged") && sj.value("config_hash", std::string()) == hash) {
+        TrainSummary s = read_train_summary(out_dir);
+        s.already_done = true;
+        if (!opts.quiet)
+          std::fprintf(stderr, "%s: run already %s for this config (config_hash %s); nothing to do\n", out_dir.c_str(),
+                       status.c_str(), hash.c_str());
+        return s;
+      }
+    }
+  } else if (fs::exists(dir) && !fs::is_empty(dir)) {
+    throw_bad_input(out_dir + ": exists, is not empty and is not a closerlook run folder (no config.json)");
+  }
+
+  DataSplit data = load_data(cfg.data);
+  CL_CHECK_INPUT(data.train.size() > 0, cfg.source + ": [data] gives an empty training set");
+  ModelSpec spec = cfg.model;
+  spec.in_channels = data.train.channels();
+  spec.image_size = data.train.height();
+  spec.num_classes = data.train.num_classes;
+
+  NetworkPtr net = build_model(spec, cfg.seed);
+  if (!cfg.train.init_from.empty()) {
+    if (!file_exists(cfg.train.init_from))
+      throw_bad_input(cfg.source + ": key 'train.init_from': checkpoint '" + cfg.train.init_from + "' not found");
+    net->load(cfg.train.init_from);
+  }
+  NetworkPtr teacher;
+  if (!cfg.train.teacher.empty()) {
+    if (!file_exists(cfg.train.teacher))
+      throw_bad_input(cfg.source + ": key 'train.teacher': checkpoint '" + cfg.train.teacher + "' not found");
+    const ModelSpec tspec = run_model_spec(run_dir_of_checkpoint(cfg.train.teacher));
+    if (tspec.num_classes != spec.num_classes)
+      throw_bad_input(cfg.source + ": key 'train.teacher': '" + cfg.train.teacher + "' has " +
+                      std::to_string(tspec.num_classes) + " classes, the data " + std::to_string(spec.num_classes));
+    teacher = load_network(cfg.train.teacher, opts.device);
+  }
+
+  if (!file_exists(config_path)) {
+    make_dirs(out_dir);
+    write_json(config_path, {{"config", cfg.tree},
+                             {"source", cfg.source},
+                             {"model_spec", model_spec_to_json(spec)},
+                             {"runtime", runtime_metadata()},
+                             {"config_hash", hash}});
+  }
+
+  LoaderBatchSource batches(BatchLoader(data.train, cfg.train.batch_size, /*shuffle=*/true, cfg.train.drop_last,
+                                        augment_for(cfg.data), cfg.seed));
+  TrainInputs in;
+  in.net = net.get();
+  in.teacher = teacher.get();
+  in.batches = &batches;
+  in.train_eval = &data.train;
+  in.test = &data.test;
+  in.spec = cfg.train;
+  in.seed = cfg.seed;
+  in.config_hash = hash;
+  return train_network(in, out_dir, opts);
+}
+
+}  // namespace closerlook

@@ -1,0 +1,60 @@
+// The [train] table: optimizer, schedule, warmup, freezing, checkpoints and distillation.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "train/schedule.h"
+
+namespace closerlook {
+
+struct TrainSpec {
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  bool drop_last = false;             // drop the last partial batch of each epoch
+
+  std::string optimizer = "sgd";      // sgd | adam
+  double lr = 0.05;
+  double momentum = 0.9;              // sgd
+  bool nesterov = false;              // sgd
+  double weight_decay = 5e-4;         // coupled L2 (sgd and adam, as in torch.optim)
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+
+  // Schedule: kind and its parameters (lr and the run length come from above).
+  std::string schedule = "constant";
+  double gamma = 0.1;
+  int64_t step_epochs = 30;
+  std::vector<int64_t> milestones;
+  double final_lr = 0.0;
+  double eta_min = 0.0;
+  int64_t sgdr_t0 = 10, sgdr_tmult = 2;
+  int64_t warmup_iters = 0;
+
+  // Parameters whose names start with one of these prefixes get no update (and no optimizer
+  // state) during the first freeze_iters iterations.
+  std::vector<std::string> freeze_prefixes;
+  int64_t freeze_iters = 0;
+
+  int64_t eval_train_subset = 10000;  // examples for the un-augmented train loss/accuracy per epoch
+  int64_t eval_batch = 1000;
+
+  std::vector<int64_t> checkpoint_epochs;  // "epoch-<E>" after these epochs
+  std::vector<int64_t> checkpoint_iters;   // "iter-<I>" after I optimizer steps
+  int64_t checkpoint_every = 0;            // "epoch-<E>" every k epochs (0: off)
+  bool checkpoint_sgdr_cycles = false;     // "sgdr-cycle-<K>" at the end of each SGDR cycle
+
+  std::string init_from;              // start from these weights (a <run>/checkpoints/<tag>.pt)
+  std::string teacher;                // distil from this checkpoint (empty: plain cross-entropy)
+  double kd_temperature = 4.0;
+  double kd_alpha = 0.9;
+};
+
+// Reads and validates the keys of the [train] table (the caller calls r.finish()).
+// Keys of another schedule kind are rejected by name.
+TrainSpec read_train_spec(ConfigReader& r);
+
+// The schedule of a run with `iters_per_epoch` optimizer steps per epoch.
+ScheduleSpec schedule_spec(const TrainSpec& t, int64_t iters_per_epoch);
+
+}  // namespace closerlook

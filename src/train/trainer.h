@@ -1,0 +1,75 @@
+// The training loop over any Network: schedules applied every iteration, freezing, KD,
+// checkpoints (tags of run_dir.h), per-epoch metrics, exact resume from "last", divergence
+// detection and SIGINT/SIGTERM handling. It knows nothing about config files or how the
+// network and data were made (see run_training.h), so tests drive it with tiny nets.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "models/network.h"
+#include "train/evaluate.h"
+#include "train/train_spec.h"
+
+namespace closerlook {
+
+// Training batches as a pure function of (epoch, index): the loop's only data dependency,
+// so that a resumed run sees exactly the batches an uninterrupted run would have seen.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual int64_t num_batches() const = 0;
+  virtual Batch batch(int64_t epoch, int64_t index) = 0;  // CPU tensors
+};
+
+struct RunOptions {
+  torch::Device device = torch::kCPU;
+  bool quiet = false;
+  // Called after backward() and before the optimizer step (e.g. a data-parallel gradient all-reduce).
+  std::function<void(Network&)> after_backward;
+};
+
+struct CheckpointRecord {
+  std::string tag;
+  int64_t iter = 0, epoch = 0;
+};
+
+struct TrainSummary {
+  std::string status;                  // completed | diverged | interrupted
+  bool already_done = false;           // the folder already held a finished run of this config
+  int64_t iter = 0, epoch = 0;         // position reached
+  int64_t diverged_iter = -1;
+  EvalResult train, test;              // after the last completed epoch
+  std::vector<CheckpointRecord> checkpoints;
+  double seconds = 0;                  // training time over all sessions of this run
+  nlohmann::json to_json() const;
+};
+
+struct TrainInputs {
+  Network* net = nullptr;              // trained in place
+  Network* teacher = nullptr;          // KD teacher (null: cross-entropy only)
+  BatchSource* batches = nullptr;      // augmented training batches
+  const Dataset* train_eval = nullptr; // un-augmented training set (first eval_train_subset examples)
+  const Dataset* test = nullptr;
+  TrainSpec spec;
+  uint64_t seed = 0;                   // torch::manual_seed at a fresh start (dropout)
+  std::string config_hash;             // recorded in summary.json
+};
+
+// Trains into `out_dir` (created), resuming from checkpoints/last.state.pt if present. The caller
+// is responsible for checking that an existing folder belongs to the same config.
+// Writes metrics.jsonl, summary.json and checkpoints; returns the summary. A NaN/inf loss gives
+// status "diverged". SIGINT/SIGTERM: writes "last" and an "interrupted" summary, then throws
+// Error(ExitCode::Interrupted).
+TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, const RunOptions& opts);
+
+// Names of the parameters of `net` matched by `prefixes` (Error(BadInput) names a prefix that
+// matches nothing).
+std::vector<std::string> frozen_parameter_names(Network& net, const std::vector<std::string>& prefixes);
+
+}  // namespace closerlook
