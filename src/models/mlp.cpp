@@ -13,7 +13,7 @@ Mlp::Mlp(const MlpOptions& opt) {
       classifier->push_back(nn::BatchNorm1d(h));
       probe_at_.push_back("");
     }
-    classifier->push_back(nn::ReLU());
+    classifier->push_back(nn::ReLU(nn::ReLUOptions(/*inplace=*/true)));
     probe_at_.push_back("fc" + std::to_string(++fc));
     names_.push_back(probe_at_.back());
     in = h;

@@ -44,7 +44,7 @@ VggNet::VggNet(const VggOptions& opt) {
       features->push_back(nn::BatchNorm2d(out));
       feature_probe_.push_back("");
     }
-    features->push_back(nn::ReLU());
+    features->push_back(nn::ReLU(nn::ReLUOptions(/*inplace=*/true)));
     feature_probe_.push_back("conv" + std::to_string(++conv));
     names_.push_back(feature_probe_.back());
     channels = out;
@@ -59,7 +59,7 @@ VggNet::VggNet(const VggOptions& opt) {
     }
     classifier->push_back(nn::Linear(in, h));
     classifier_probe_.push_back("");
-    classifier->push_back(nn::ReLU());
+    classifier->push_back(nn::ReLU(nn::ReLUOptions(/*inplace=*/true)));
     classifier_probe_.push_back("fc" + std::to_string(++fc));
     names_.push_back(classifier_probe_.back());
     in = h;

@@ -1,5 +1,6 @@
 // A saved checkpoint opened by Debian's Python torch (torch.jit.load): same names, same values,
-// and an independently written eager PyTorch VGG with that state_dict gives the same logits.
+// and an independently written eager PyTorch model (VGG, kuangliu ResNet, MLP) loads it with
+// strict=True and gives the same logits.
 // Also checks that Python's torch.manual_seed + the paper's init loop draws the same weights.
 #include <gtest/gtest.h>
 
@@ -27,24 +28,27 @@ TEST(ModelPython, CheckpointNamesValuesLogitsAndInitMatchPyTorch) {
   };
   std::vector<Case> cases;
   std::string cmd = "/usr/bin/python3 " + std::string(CL_SOURCE_DIR) + "/tests/models/python_crosscheck.py";
-  for (uint64_t seed : {5u, 6u}) {
+  std::vector<ModelSpec> specs = {vgg_spec("vgg11", 0.125, true, {16, 12}), vgg_spec("vgg13", 0.125, false, {16}),
+                                  resnet_spec("resnet8", 0.5, true), resnet_spec("resnet8", 0.25, false),
+                                  mlp_spec({16, 8}, true)};
+  for (size_t k = 0; k < specs.size(); ++k) {
     Case c;
-    c.spec = vgg_spec("vgg11", 0.125, /*bn=*/seed == 5, {16, 12});
+    c.spec = specs[k];
     c.spec.num_classes = 6;
-    c.seed = seed;
-    c.net = build_model(c.spec, seed);
+    c.seed = 5 + k;
+    c.net = build_model(c.spec, c.seed);
     {  // BN statistics and weights away from their initial values
       torch::NoGradGuard ng;
       for (auto& b : c.net->named_buffers())
         if (b.second.is_floating_point()) b.second.uniform_(0.5, 1.5);
       for (auto& p : c.net->named_parameters()) p.second.add_(torch::randn_like(p.second) * 0.05);
     }
-    c.dir = temp_path("python" + std::to_string(seed));
+    c.dir = temp_path("python" + std::to_string(k));
     make_dirs(c.dir);
     c.net->save(c.dir + "/net.pt");
     c.x = input_for(c.spec, 3);
     write_npy(c.dir + "/input.npy", c.x);
-    cmd += " " + c.dir + "/net.pt " + c.dir + "/input.npy " + std::to_string(seed) + " " + c.dir;
+    cmd += " " + c.dir + "/net.pt " + c.dir + "/input.npy " + std::to_string(c.seed) + " " + c.dir;
     cases.push_back(c);
   }
   const std::string log = temp_path("python_log.txt");

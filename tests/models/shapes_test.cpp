@@ -162,3 +162,32 @@ TEST(ModelShapes, ParameterCountsMatchClosedForm) {
 
 }  // namespace
 }  // namespace closerlook
+
+namespace closerlook {
+namespace {
+using namespace closerlook::testing;
+
+// One SGD-style backward pass per family: every parameter gets a finite gradient, and the
+// in-place ReLUs do not break autograd (also through forward_probes).
+TEST(ModelShapes, BackwardReachesEveryParameter) {
+  for (auto s : {vgg_spec(), vgg_spec("vgg11", 0.25, false, {16}), resnet_spec("resnet8", 0.5),
+                 resnet_spec("resnet8", 0.5, false), mlp_spec({16, 8}, true), mlp_spec({16}, false)}) {
+    auto net = build_model(s, 2);
+    net->train(true);
+    auto x = input_for(s, 4);
+    auto y = torch::arange(4) % s.num_classes;
+    std::map<std::string, torch::Tensor> acts;
+    auto logits = net->forward_probes(x, net->probe_names(), acts);
+    auto loss = torch::nn::functional::cross_entropy(logits, y) + 1e-3 * acts[net->probe_names()[0]].pow(2).mean();
+    loss.backward();
+    for (auto& p : net->named_parameters()) {
+      ASSERT_TRUE(p.second.grad().defined()) << net->arch() << " " << p.first;
+      EXPECT_TRUE(torch::isfinite(p.second.grad()).all().item<bool>()) << p.first;
+    }
+    // the head's last weight always receives gradient
+    EXPECT_GT(net->named_parameters()[net->named_parameters().size() - 2].second.grad().abs().sum().item<double>(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace closerlook
