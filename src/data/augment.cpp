@@ -1,5 +1,8 @@
 #include "data/augment.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
@@ -17,15 +20,89 @@ std::vector<double> normalised_black(const std::vector<double>& mean, const std:
   return fill;
 }
 
+namespace {
+
+// CPU float32 fast path: one pass writing each output pixel from the source or the fill value,
+// without building the padded buffer (per-example tensor ops cost ~40 us each, which made
+// augmentation as slow as the forward pass of a small CNN).
+// `example(j)` gives the first float of example j's (C, H, W) block.
+template <class ExamplePtr>
+void augment_cpu_float(ExamplePtr example, int64_t C, int64_t H, int64_t W, torch::Tensor& out,
+                       const std::vector<ExampleAugment>& ops, int64_t pad, const std::vector<double>& fill) {
+  const int64_t B = out.size(0);
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, B, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      const ExampleAugment& op = ops[static_cast<size_t>(j)];
+      for (int64_t c = 0; c < C; ++c) {
+        const float f = static_cast<float>(fill[static_cast<size_t>(c)]);
+        const float* s = example(j) + c * H * W;
+        float* d = dst + (j * C + c) * H * W;
+        for (int64_t y = 0; y < H; ++y) {
+          const int64_t sy = y + op.dy - pad;
+          float* row = d + y * W;
+          if (sy < 0 || sy >= H) {
+            std::fill(row, row + W, f);
+            continue;
+          }
+          const float* srow = s + sy * W;
+          for (int64_t xo = 0; xo < W; ++xo) {
+            const int64_t xc = op.flip ? W - 1 - xo : xo;  // column of the (unflipped) crop
+            const int64_t sx = xc + op.dx - pad;
+            row[xo] = (sx < 0 || sx >= W) ? f : srow[sx];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+namespace {
+void check_ops(const std::vector<ExampleAugment>& ops, int64_t pad) {
+  for (const ExampleAugment& op : ops)
+    TORCH_CHECK(op.dy >= 0 && op.dy <= 2 * pad && op.dx >= 0 && op.dx <= 2 * pad, "apply_augment: crop offset (",
+                op.dy, ", ", op.dx, ") outside [0, ", 2 * pad, "]");
+}
+}  // namespace
+
+torch::Tensor gather_augment(const torch::Tensor& images, const torch::Tensor& idx,
+                             const std::vector<ExampleAugment>& ops, int64_t pad, const std::vector<double>& fill) {
+  TORCH_CHECK(static_cast<int64_t>(ops.size()) == idx.numel(), "gather_augment: ", ops.size(), " ops for ",
+              idx.numel(), " indices");
+  if (!(images.device().is_cpu() && images.scalar_type() == torch::kFloat32 && images.is_contiguous()))
+    return apply_augment(images.index_select(0, idx), ops, pad, fill);
+  const int64_t C = images.size(1), H = images.size(2), W = images.size(3);
+  TORCH_CHECK(pad >= 0 && static_cast<int64_t>(fill.size()) == C, "gather_augment: bad pad or fill");
+  check_ops(ops, pad);
+  torch::Tensor index = idx.to(torch::kCPU, torch::kInt64).contiguous();
+  const int64_t* ix = index.data_ptr<int64_t>();
+  const int64_t n = images.size(0);
+  for (int64_t j = 0; j < index.numel(); ++j) TORCH_CHECK(ix[j] >= 0 && ix[j] < n, "gather_augment: index ", ix[j]);
+  torch::Tensor out = torch::empty({index.numel(), C, H, W}, images.options());
+  const float* src = images.data_ptr<float>();
+  augment_cpu_float([&](int64_t j) { return src + ix[j] * C * H * W; }, C, H, W, out, ops, pad, fill);
+  return out;
+}
+
 torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<ExampleAugment>& ops, int64_t pad,
                             const std::vector<double>& fill) {
   TORCH_CHECK(x.dim() == 4, "apply_augment expects (B, C, H, W), got ", x.sizes());
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   TORCH_CHECK(static_cast<int64_t>(ops.size()) == B, "apply_augment: ", ops.size(), " ops for batch ", B);
   TORCH_CHECK(pad >= 0 && static_cast<int64_t>(fill.size()) == C, "apply_augment: bad pad or fill");
+  check_ops(ops, pad);
+  if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32) {
+    torch::Tensor xc = x.contiguous();
+    torch::Tensor out = torch::empty_like(xc, torch::MemoryFormat::Contiguous);
+    const float* src = xc.data_ptr<float>();
+    augment_cpu_float([&](int64_t j) { return src + j * C * H * W; }, C, H, W, out, ops, pad, fill);
+    return out;
+  }
+  // General path (other devices/dtypes): one padded buffer for the batch, then per-example crops.
   torch::Tensor src = x;
   if (pad > 0) {
-    // One padded buffer for the whole batch, filled per channel with normalised black.
     src = torch::empty({B, C, H + 2 * pad, W + 2 * pad}, x.options());
     for (int64_t c = 0; c < C; ++c) src.select(1, c).fill_(fill[static_cast<size_t>(c)]);
     src.narrow(2, pad, H).narrow(3, pad, W).copy_(x);
@@ -33,8 +110,6 @@ torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<ExampleAug
   torch::Tensor out = torch::empty_like(x);
   for (int64_t j = 0; j < B; ++j) {
     const ExampleAugment& op = ops[static_cast<size_t>(j)];
-    TORCH_CHECK(op.dy >= 0 && op.dy <= 2 * pad && op.dx >= 0 && op.dx <= 2 * pad, "apply_augment: crop offset (",
-                op.dy, ", ", op.dx, ") outside [0, ", 2 * pad, "]");
     torch::Tensor crop = src[j].narrow(1, op.dy, H).narrow(2, op.dx, W);
     out[j].copy_(op.flip ? crop.flip({2}) : crop);
   }

@@ -22,4 +22,9 @@ std::vector<double> normalised_black(const std::vector<double>& mean, const std:
 torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<ExampleAugment>& ops, int64_t pad,
                             const std::vector<double>& fill);
 
+// apply_augment(images.index_select(0, idx), ...) without the intermediate batch copy (a direct
+// gather for contiguous CPU float32 images; the generic path otherwise).
+torch::Tensor gather_augment(const torch::Tensor& images, const torch::Tensor& idx,
+                             const std::vector<ExampleAugment>& ops, int64_t pad, const std::vector<double>& fill);
+
 }  // namespace closerlook

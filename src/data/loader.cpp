@@ -71,8 +71,7 @@ torch::Tensor BatchLoader::indices(int64_t i) const {
 Batch BatchLoader::batch(int64_t i) const {
   const auto [begin, end] = shard_range(i);
   const torch::Tensor idx = order_.narrow(0, i * batch_size_ + begin, end - begin);
-  Batch b{ds_->images.index_select(0, idx), ds_->labels.index_select(0, idx)};
-  if (!aug_.any() || idx.numel() == 0) return b;
+  if (!aug_.any() || idx.numel() == 0) return {ds_->images.index_select(0, idx), ds_->labels.index_select(0, idx)};
 
   // Draw (dy, dx, flip) for every example of the GLOBAL batch, so each rank's slice is exactly
   // the slice of what a single process would have produced.
@@ -93,8 +92,8 @@ Batch BatchLoader::batch(int64_t i) const {
     op.flip = aug_.flip && flip;
     ops.push_back(op);
   }
-  b.x = apply_augment(b.x, ops, pad, normalised_black(ds_->mean, ds_->std, ds_->channels()));
-  return b;
+  return {gather_augment(ds_->images, idx, ops, pad, normalised_black(ds_->mean, ds_->std, ds_->channels())),
+          ds_->labels.index_select(0, idx)};
 }
 
 }  // namespace closerlook

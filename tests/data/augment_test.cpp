@@ -67,3 +67,23 @@ TEST(Augment, RejectsOffsetsOutsideThePadding) {
   std::vector<ExampleAugment> bad(4, ExampleAugment{5, 0, false});
   EXPECT_THROW(apply_augment(x, bad, 2, kFill), std::exception);
 }
+
+TEST(Augment, FloatFastPathMatchesTheGenericTensorPath) {
+  // float32 on CPU takes the direct pixel loop; float64 takes the padded-buffer tensor path.
+  torch::manual_seed(8);
+  auto x = torch::randn({6, 2, 9, 9}).transpose(2, 3);  // non-contiguous input too
+  std::vector<ExampleAugment> ops = {{0, 0, true}, {6, 6, false}, {3, 1, true}, {2, 5, false}, {6, 0, true}, {3, 3, false}};
+  auto fast = apply_augment(x, ops, 3, kFill);
+  auto slow = apply_augment(x.to(torch::kFloat64), ops, 3, kFill).to(torch::kFloat32);
+  EXPECT_TRUE(torch::equal(fast, slow));
+}
+
+TEST(Augment, GatherAugmentEqualsIndexSelectThenAugment) {
+  torch::manual_seed(9);
+  auto images = torch::randn({10, 2, 6, 5});
+  auto idx = torch::tensor({7, 2, 2, 9}, torch::kInt64);
+  std::vector<ExampleAugment> ops = {{0, 4, true}, {2, 2, false}, {4, 0, true}, {1, 3, false}};
+  auto want = apply_augment(images.index_select(0, idx), ops, 2, kFill);
+  EXPECT_TRUE(torch::equal(gather_augment(images, idx, ops, 2, kFill), want));
+  EXPECT_TRUE(torch::equal(gather_augment(images.to(torch::kFloat64), idx, ops, 2, kFill).to(torch::kFloat32), want));
+}
