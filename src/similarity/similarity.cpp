@@ -1,0 +1,38 @@
+#include "similarity/similarity.h"
+
+#include "core/error.h"
+#include "similarity/cca.h"
+#include "similarity/cka.h"
+#include "similarity/google_cca.h"
+
+namespace closerlook {
+
+RepresentationOptions representation_options(const SimilarityOptions& opts) {
+  RepresentationOptions r;
+  r.center = opts.center;
+  r.rank_rtol = opts.rank_rtol;
+  return r;
+}
+
+SimilarityResult similarity(const Representation& x, const Representation& y, Measure measure,
+                            const SimilarityOptions& opts) {
+  validate_options(opts);
+  if (opts.compat == Compat::Google) {
+    if (x.n() != y.n())
+      throw_bad_input(x.name() + " has " + std::to_string(x.n()) + " examples but " + y.name() + " has " +
+                      std::to_string(y.n()));
+    return google_similarity(x.raw(), y.raw(), measure, opts, x.name(), y.name());
+  }
+  if (is_cca_family(measure)) return cca_similarity(x, y, measure, opts);
+  return cka_similarity(x, y, measure, opts);
+}
+
+SimilarityResult similarity(const torch::Tensor& x, const torch::Tensor& y, Measure measure,
+                            const SimilarityOptions& opts, const std::string& x_name, const std::string& y_name) {
+  validate_options(opts);
+  const auto ro = representation_options(opts);
+  const Representation rx(x, x_name, ro), ry(y, y_name, ro);
+  return similarity(rx, ry, measure, opts);
+}
+
+}  // namespace closerlook
