@@ -230,7 +230,8 @@ void write_claims_section(std::ostringstream& h, const json& claims, const std::
     if (study_keys.count(study)) h << "<a href=\"#study-" << esc(study) << "\">" << esc(study) << "</a>";
     else h << esc(study);
     h << "</td><td>" << esc(c["claim"]) << "</td><td>" << verdict_badge(c["verdict"]) << "</td><td><ul class=\"numbers\">";
-    for (const auto& [k, v] : c.value("numbers", json::object()).items())
+    const json numbers = c.value("numbers", json::object());  // a named copy: items() must not outlive it
+    for (const auto& [k, v] : numbers.items())
       h << "<li>" << esc(k) << " = " << esc(cell_text(v)) << "</li>";
     h << "</ul></td><td class=\"detail\">" << esc(c.value("detail", "")) << "</td></tr>\n";
   }

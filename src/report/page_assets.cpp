@@ -46,6 +46,7 @@ table.data td.num { text-align: right; font-variant-numeric: tabular-nums; font-
 .verdict.inconclusive { background: #fff1cc; color: #7a5800; border: 1px solid #f0d27a; }
 .tally { margin: 6px 0 12px; }
 .tally .verdict { margin-right: 6px; }
+ul.numbers li { white-space: nowrap; }
 ul.numbers { list-style: none; margin: 0; padding: 0; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12.5px; }
 td.detail { color: #384152; max-width: 380px; }
 .empty { color: var(--muted); font-style: italic; }
@@ -98,7 +99,7 @@ const char* const kReportRenderJs = R"JS(
   var figures = JSON.parse(document.getElementById('cl-figure-data').textContent);
   var PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
   // Marker colours that stay visible on every part of the viridis scale.
-  var OVERLAY_ON_MAP = ['#ffffff', '#ff2d55', '#00e5ff', '#ff9500', '#c6ff00', '#000000'];
+  var OVERLAY_ON_MAP = ['#ff2d55', '#ffffff', '#00e5ff', '#ff9500', '#c6ff00', '#000000'];
   var DIVERGING = [[0, '#053061'], [0.1, '#2166ac'], [0.2, '#4393c3'], [0.3, '#92c5de'], [0.4, '#d1e5f0'],
                    [0.5, '#f7f7f7'], [0.6, '#fddbc7'], [0.7, '#f4a582'], [0.8, '#d6604d'], [0.9, '#b2182b'], [1, '#67001f']];
   var FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
@@ -122,11 +123,28 @@ const char* const kReportRenderJs = R"JS(
     return l;
   }
 
-  function baseLayout(f, height) {
+  // Splits a title into lines that fit `width` px (plotly does not wrap titles).
+  function wrapTitle(text, width) {
+    var maxChars = Math.max(20, Math.floor((width - 16) / 8.3));
+    var lines = [], line = '';
+    text.split(' ').forEach(function (w) {
+      if (line && (line + ' ' + w).length > maxChars) { lines.push(line); line = w; }
+      else line = line ? line + ' ' + w : w;
+    });
+    if (line) lines.push(line);
+    return lines;
+  }
+
+  // The title sits below the modebar (which owns the top 28 px), so the two never overlap, and
+  // stays inside the figure so a PNG saved from the modebar says what it shows.
+  function baseLayout(f, height, el) {
+    var lines = wrapTitle(f.title, el.clientWidth || 600);
+    var h = (f.layout && f.layout.height) || height;
     var layout = {
-      title: { text: '<b>' + esc(f.title) + '</b>', x: 0.005, xanchor: 'left', y: 0.985, yanchor: 'top', font: { size: 15 } },
-      height: (f.layout && f.layout.height) || height,
-      margin: { l: 64, r: 24, t: 46, b: 56 },
+      title: { text: lines.map(function (l) { return '<b>' + esc(l) + '</b>'; }).join('<br>'),
+               x: 0.005, xanchor: 'left', yref: 'container', y: 1 - 30 / h, yanchor: 'top', font: { size: 15 } },
+      height: h,
+      margin: { l: 64, r: 24, t: 44 + 20 * lines.length, b: 56 },
       hovermode: 'closest',
       font: { family: FONT, size: 12, color: '#1d2330' },
       paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff',
@@ -187,7 +205,7 @@ const char* const kReportRenderJs = R"JS(
       data.push({ type: 'scatter', name: esc(p.name), x: p.x, y: p.y,
                   mode: (p.connect ? 'lines+' : '') + 'markers' + (showText ? '+text' : ''),
                   text: labels || undefined, textposition: 'top center',
-                  textfont: { size: 12, color: onMap ? '#ffffff' : '#1d2330' },
+                  textfont: { size: 12, color: '#111111', shadow: '0px 0px 3px #ffffff' },
                   marker: { symbol: p.symbol || 'circle', size: 10, color: color, line: { color: onMap ? '#000000' : '#ffffff', width: 1.5 } },
                   line: { color: color, width: 1.5, dash: 'dot' },
                   hovertemplate: '<b>' + esc(p.name) + '</b>' + (labels ? ' %{text}' : '') + '<br>' +
@@ -205,8 +223,8 @@ const char* const kReportRenderJs = R"JS(
     (o.hlines || []).forEach(function (r) { refLine(r, false); });
   }
 
-  function lineFigure(f) {
-    var layout = baseLayout(f, 400);
+  function lineFigure(f, el) {
+    var layout = baseLayout(f, 420, el);
     var xs = f.x.categories ? function (x) { return x.map(function (i) { return f.x.categories[i]; }); } : function (x) { return x; };
     var xfmt = f.x.categories ? '' : ':.6g';
     var data = f.series.map(function (s, i) {
@@ -223,7 +241,21 @@ const char* const kReportRenderJs = R"JS(
       layout.yaxis2.overlaying = 'y';
       layout.yaxis2.side = 'right';
       layout.yaxis2.showgrid = false;
+      layout.yaxis2.tickmode = 'auto';  // its own ticks, not the left axis's positions
     }
+    // Log axes: label decades only when the data span many of them (no 2..9 clutter).
+    [['yaxis', 'y', f.y], ['yaxis2', 'y2', f.y2], ['xaxis', 'x', f.x]].forEach(function (a) {
+      if (!a[2] || !a[2].log) return;
+      var lo = Infinity, hi = -Infinity;
+      f.series.forEach(function (s) {
+        if (a[1] !== 'x' && (s.axis || 'y') !== a[1]) return;
+        (a[1] === 'x' ? s.x : s.y).forEach(function (v) { if (v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); } });
+      });
+      var decades = Math.log10(hi / lo);
+      layout[a[0]].exponentformat = 'power';
+      if (decades >= 3) layout[a[0]].dtick = 1;
+      else if (decades >= 1) layout[a[0]].dtick = 'D2';
+    });
     addOverlays(f, data, layout, false);
     // Legend to the right of the plot (past the second axis, if there is one).
     layout.legend.x = f.y2 ? 1.1 : 1.02;
@@ -260,14 +292,17 @@ const char* const kReportRenderJs = R"JS(
     return t;
   }
 
-  function heatmapFigure(f) {
+  function heatmapFigure(f, el) {
     var nx = names(f.x).length, ny = names(f.y).length;
-    var layout = baseLayout(f, Math.min(760, Math.max(380, 120 + 22 * ny)));
+    var layout = baseLayout(f, Math.min(780, Math.max(400, 150 + 22 * ny)), el);
     var t = colourTrace(f, 'heatmap');
     t.xgap = nx <= 40 ? 1 : 0;
     t.ygap = ny <= 40 ? 1 : 0;
     if (f.z.show_values) {
-      t.text = f.matrix.map(function (row) { return row.map(function (v) { return v === null ? '' : fmt(v); }); });
+      // One number of decimals for the whole matrix (3 significant digits of its largest entry).
+      var r = matrixRange(f.matrix), big = Math.max(Math.abs(r[0]), Math.abs(r[1])) || 1;
+      var decimals = Math.min(8, Math.max(0, 2 - Math.floor(Math.log10(big))));
+      t.text = f.matrix.map(function (row) { return row.map(function (v) { return v === null ? '' : v.toFixed(decimals); }); });
       t.texttemplate = '%{text}';
       t.textfont = { size: 10 };
     }
@@ -276,8 +311,8 @@ const char* const kReportRenderJs = R"JS(
     return { data: [t], layout: layout };
   }
 
-  function contourFigure(f) {
-    var layout = baseLayout(f, 500);
+  function contourFigure(f, el) {
+    var layout = baseLayout(f, 500, el);
     var t = colourTrace(f, 'contour');
     t.contours = { coloring: 'fill', showlines: true };
     t.ncontours = 24;
@@ -287,12 +322,18 @@ const char* const kReportRenderJs = R"JS(
     layout.xaxis.showgrid = false; layout.yaxis.showgrid = false;
     layout.xaxis.range = [f.x.values[0], f.x.values[f.x.values.length - 1]];
     layout.yaxis.range = [f.y.values[0], f.y.values[f.y.values.length - 1]];
-    // Legend above the plot: the colour bar holds the right-hand side.
-    layout.legend.orientation = 'h';
-    layout.legend.x = 0; layout.legend.xanchor = 'left';
-    layout.legend.y = 1.0; layout.legend.yanchor = 'bottom';
-    layout.margin.t = 74;
-    layout.title.y = 0.995;
+    // Legend along the bottom edge of the figure: the colour bar holds the right-hand side, and
+    // above the plot it would cover the map. Reserve room for its rows (about 190 px an entry).
+    var entries = data.length - 1;
+    if (entries > 0) {
+      var perRow = Math.max(1, Math.floor(((el.clientWidth || 600) - 40) / 190));
+      layout.legend.orientation = 'h';
+      layout.legend.x = 0; layout.legend.xanchor = 'left';
+      layout.legend.yref = 'container'; layout.legend.y = 0; layout.legend.yanchor = 'bottom';
+      layout.margin.b += 8 + 22 * Math.ceil(entries / perRow);
+    }
+    // Equal scales shrink the plot area rather than widen the axis past the grid.
+    if (f.layout && f.layout.equal_aspect) layout.xaxis.constrain = layout.yaxis.constrain = 'domain';
     return { data: data, layout: layout };
   }
 
@@ -302,8 +343,9 @@ const char* const kReportRenderJs = R"JS(
     var el = document.getElementById('plot-' + f.id);
     if (!el) { record('figure ' + f.id + ': no element on the page'); return; }
     try {
-      var spec = builders[f.kind](f);
-      var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ['select2d', 'lasso2d'],
+      var spec = builders[f.kind](f, el);
+      var config = { responsive: true, displaylogo: false, // No cloud-sharing button: the report is offline.
+                     modeBarButtonsToRemove: ['select2d', 'lasso2d', 'sendChartToCloud'], showSendToCloud: false,
                      toImageButtonOptions: { format: 'png', filename: f.id, scale: 2 } };
       jobs.push(Plotly.newPlot(el, spec.data, spec.layout, config).catch(function (e) {
         record('figure ' + f.id + ': ' + ((e && e.stack) || e));
