@@ -262,11 +262,13 @@ std::string locate_plotly(const std::string& explicit_path, const std::string& s
   std::vector<std::pair<std::string, std::string>> tried;
   if (!explicit_path.empty()) {
     if (file_exists(explicit_path)) return explicit_path;
-    throw_bad_input("plotly.js not found at " + explicit_path + " (given with --plotly)");
+    throw_bad_input("plotly.js not found at " + explicit_path + " (given with --plotly); run scripts/setup to install "
+                    "the pinned copy under report/node_modules and drop --plotly");
   }
   if (const char* env = std::getenv("CLOSERLOOK_PLOTLY"); env && *env) {
     if (file_exists(env)) return env;
-    throw_bad_input(std::string("plotly.js not found at ") + env + " (from CLOSERLOOK_PLOTLY)");
+    throw_bad_input(std::string("plotly.js not found at ") + env + " (from CLOSERLOOK_PLOTLY); run scripts/setup "
+                    "to install the pinned copy under report/node_modules and unset CLOSERLOOK_PLOTLY");
   }
   std::string installed = (fs::path(source_dir) / kPlotlyRelativePath).string();
   if (!source_dir.empty() && file_exists(installed)) return installed;
