@@ -1,0 +1,63 @@
+// closerlook reproduce: every study of the paper end to end, resumable, one command.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "report/html_report.h"
+#include "studies/reproduce.h"
+
+namespace closerlook {
+namespace {
+
+struct ReproduceArgs {
+  CommonOptions common;
+  std::string preset = "quick", out, study;
+  std::vector<std::string> sets;
+  int seeds = 1, step = -1;
+  bool list = false, no_report = false;
+};
+
+const CommandRegistrar reg(10, [](CLI::App& app) {
+  auto args = std::make_shared<ReproduceArgs>();
+  auto* cmd = app.add_subcommand("reproduce", "Run the paper's four studies end to end (resumable) and write the report");
+  cmd->add_option("--preset", args->preset, "Preset name in configs/presets (paper, quick, smoke) or a TOML file")
+      ->capture_default_str();
+  cmd->add_option("--set", args->sets, "Override a preset key: key=value (repeatable)");
+  cmd->add_option("--out", args->out, "Output folder (default: runs/<preset>)");
+  cmd->add_option("--study", args->study, "Run one study (and what it needs): sgdr, resilience, warmup, distill");
+  cmd->add_option("--seeds", args->seeds, "Repeat every study over K seeds; claims as mean ± std")->check(CLI::Range(1, 100));
+  cmd->add_flag("--list", args->list, "Print the numbered plan with each step's status and exit");
+  cmd->add_option("--step", args->step,
+                  "Run only step I of --list (job arrays; default from SLURM_ARRAY_TASK_ID when set)");
+  cmd->add_flag("--no-report", args->no_report, "Skip report.html");
+  add_common_options(cmd, args->common);
+  cmd->callback([args] {
+    const auto device = apply_common_options(args->common);
+    const std::string presets = std::string(CL_SOURCE_DIR) + "/configs/presets";
+    const std::string path = find_preset(args->preset, presets);
+    ReproduceConfig cfg = load_reproduce_config(path, args->sets);
+    ReproduceOptions ro;
+    ro.out_dir = args->out.empty() ? "runs/" + std::filesystem::path(path).stem().string() : args->out;
+    ro.seeds = args->seeds;
+    if (!args->no_report) ro.plotly_path = locate_plotly("", CL_SOURCE_DIR);
+    Plan plan = build_reproduce_plan(cfg, ro);
+    if (args->list) {
+      std::printf("%s", plan.describe().c_str());
+      return;
+    }
+    PlanRunOptions po;
+    po.study = args->study;
+    po.device = device;
+    po.step_index = args->step;
+    if (po.step_index < 0)
+      if (const char* a = std::getenv("SLURM_ARRAY_TASK_ID")) po.step_index = std::atoi(a);
+    const int ran = plan.run(po);
+    std::fprintf(stderr, "reproduce: %d step(s) run, output in %s\n", ran, ro.out_dir.c_str());
+    if (po.step_index < 0) std::printf("%s", format_claims_table(ro.out_dir).c_str());
+  });
+});
+
+}  // namespace
+}  // namespace closerlook

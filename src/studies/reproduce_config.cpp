@@ -1,0 +1,148 @@
+#include "studies/reproduce_config.h"
+
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "train/train_config.h"
+
+namespace fs = std::filesystem;
+
+namespace closerlook {
+
+std::string find_preset(const std::string& name_or_path, const std::string& presets_dir) {
+  if (file_exists(name_or_path) && fs::is_regular_file(name_or_path)) return name_or_path;
+  const std::string p = (fs::path(presets_dir) / (name_or_path + ".toml")).string();
+  if (file_exists(p)) return p;
+  std::string names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(presets_dir, ec))
+    if (e.path().extension() == ".toml") names += (names.empty() ? "" : ", ") + e.path().stem().string();
+  throw_bad_input("--preset '" + name_or_path + "': no such preset file or name (presets in " + presets_dir + ": " +
+                  (names.empty() ? "none" : names) + ")");
+}
+
+nlohmann::json ReproduceConfig::run_tree(uint64_t run_seed, const nlohmann::json& train_over,
+                                         const nlohmann::json& model_over, const nlohmann::json& data_over) const {
+  nlohmann::json t = {{"seed", run_seed}, {"data", data}, {"model", model}, {"train", train}};
+  t["train"].merge_patch(train_over);
+  t["model"].merge_patch(model_over);
+  t["data"].merge_patch(data_over);
+  return t;
+}
+
+ReproduceConfig load_reproduce_config(const std::string& path, const std::vector<std::string>& overrides) {
+  ReproduceConfig c;
+  c.source = path;
+  c.tree = load_toml_file(path);
+  for (const auto& o : overrides) apply_override(c.tree, o);
+
+  ConfigReader r(c.tree, path);
+  c.seed = static_cast<uint64_t>(r.get_int("seed", 0, 0, (int64_t(1) << 62)));
+  c.studies = r.get_string_list("studies", c.studies);
+  for (const auto& s : c.studies)
+    if (s != "sgdr" && s != "resilience" && s != "warmup" && s != "distill")
+      throw_bad_input(path + ": key 'studies': unknown study '" + s + "' (sgdr, resilience, warmup, distill)");
+  for (const char* k : {"data", "model", "train"}) {
+    r.ignore(k);
+    c.tree[k] = c.tree.value(k, nlohmann::json::object());
+  }
+  c.data = c.tree["data"];
+  c.model = c.tree["model"];
+  c.train = c.tree["train"];
+  // Validate the common recipe once, up front, so a typo fails before any work starts.
+  (void)read_train_config(c.run_tree(c.seed, nlohmann::json::object()), path);
+  {
+    ConfigReader dr(c.data, path, "data");
+    c.data_spec = read_data_spec(dr);
+  }
+
+  auto e = r.section("eval");
+  c.eval.points = static_cast<int>(e.get_int("points", c.eval.points, 3, 1001));
+  c.eval.plane_grid = static_cast<int>(e.get_int("plane_grid", c.eval.plane_grid, 2, 201));
+  c.eval.plane_margin = e.get_double("plane_margin", c.eval.plane_margin, 0.0, 10.0);
+  c.eval.settings.bn_samples = e.get_int("bn_samples", 0, 0, int64_t(1) << 40);
+  c.eval.settings.train_samples = e.get_int("train_samples", 0, -1, int64_t(1) << 40);
+  c.eval.settings.test_samples = e.get_int("test_samples", 0, -1, int64_t(1) << 40);
+  c.eval.settings.batch_size = e.get_int("batch_size", 1000, 1, 1 << 20);
+  c.eval.settings.bn_batch_size = e.get_int("bn_batch_size", 500, 2, 1 << 20);
+  e.finish();
+
+  auto cv = r.section("curve");
+  c.curve.type = cv.get_enum("type", c.curve.type, {"bezier", "polychain"});
+  c.curve.bends = static_cast<int>(cv.get_int("bends", 3, 3, 3));  // the plane needs the 3-bend curve
+  c.curve.epochs = cv.get_int("epochs", c.curve.epochs, 1, 100000);
+  c.curve.lr = cv.get_double("lr", c.curve.lr, 1e-8, 100);
+  c.curve.momentum = cv.get_double("momentum", c.curve.momentum, 0, 0.9999);
+  c.curve.weight_decay = cv.get_double("weight_decay", c.curve.weight_decay, 0, 1);
+  c.curve.batch_size = cv.get_int("batch_size", c.curve.batch_size, 1, 1 << 20);
+  cv.finish();
+
+  auto sm = r.section("similarity");
+  c.similarity.examples = sm.get_int("examples", c.similarity.examples, 4, int64_t(1) << 30);
+  c.similarity.conv_mode = sm.get_enum("conv_mode", c.similarity.conv_mode, {"gap", "spatial", "flatten"});
+  c.similarity.measures = sm.get_string_list("measures", c.similarity.measures);
+  c.similarity.primary = sm.get_string("primary", c.similarity.primary);
+  bool primary_listed = false;
+  for (const auto& m : c.similarity.measures) primary_listed |= (m == c.similarity.primary);
+  if (!primary_listed)
+    throw_bad_input(path + ": key 'similarity.primary': '" + c.similarity.primary + "' is not in similarity.measures");
+  sm.finish();
+
+  auto sg = r.section("sgdr");
+  c.sgdr.epochs = sg.get_int("epochs", c.sgdr.epochs, 2, 100000);
+  c.sgdr.t0 = sg.get_int("t0", c.sgdr.t0, 1, 100000);
+  c.sgdr.tmult = sg.get_int("tmult", c.sgdr.tmult, 1, 100);
+  c.sgdr.lr = sg.get_double("lr", c.sgdr.lr, 1e-8, 100);
+  c.sgdr.eta_min = sg.get_double("eta_min", c.sgdr.eta_min, 0, 100);
+  c.sgdr.sgd_milestones = sg.get_int_list("sgd_milestones", c.sgdr.sgd_milestones, 1, 100000);
+  c.sgdr.barrier_threshold = sg.get_double("barrier_threshold", c.sgdr.barrier_threshold, 0, 100);
+  sg.finish();
+
+  auto rs = r.section("resilience");
+  c.resilience.modes = rs.get_string_list("modes", c.resilience.modes);
+  for (const auto& m : c.resilience.modes)
+    if (m.size() != 1 || m[0] < 'A' || m[0] > 'F')
+      throw_bad_input(path + ": key 'resilience.modes': unknown mode '" + m + "' (A-F)");
+  c.resilience.large_batch = rs.get_int("large_batch", c.resilience.large_batch, 1, 1 << 20);
+  c.resilience.adam_lr = rs.get_double("adam_lr", c.resilience.adam_lr, 1e-8, 10);
+  c.resilience.small_weight_decay = rs.get_double("small_weight_decay", c.resilience.small_weight_decay, 0, 1);
+  c.resilience.init_scale = rs.get_double("init_scale", c.resilience.init_scale, 1e-3, 100);
+  c.resilience.tolerance = rs.get_double("tolerance", c.resilience.tolerance, 0, 1);
+  rs.finish();
+
+  auto wu = r.section("warmup");
+  c.warmup.epochs = wu.get_int("epochs", c.warmup.epochs, 1, 100000);
+  c.warmup.small_batch = wu.get_int("small_batch", c.warmup.small_batch, 1, 1 << 20);
+  c.warmup.large_batch = wu.get_int("large_batch", c.warmup.large_batch, 1, 1 << 20);
+  c.warmup.small_lr = wu.get_double("small_lr", c.warmup.small_lr, 1e-8, 100);
+  c.warmup.large_lr = wu.get_double("large_lr", c.warmup.large_lr, 1e-8, 1000);
+  c.warmup.warmup_iters = wu.get_int("warmup_iters", c.warmup.warmup_iters, 1, 1 << 30);
+  c.warmup.freeze_prefixes = wu.get_string_list("freeze_prefixes", c.warmup.freeze_prefixes);
+  c.warmup.deep_layers = static_cast<int>(wu.get_int("deep_layers", c.warmup.deep_layers, 1, 1000));
+  if (wu.has("model")) {
+    wu.ignore("model");
+    c.warmup.model = c.tree["warmup"]["model"];
+  }
+  wu.finish();
+
+  auto ds = r.section("distill");
+  c.distill.teacher_epochs = ds.get_int("teacher_epochs", c.distill.teacher_epochs, 1, 100000);
+  c.distill.student_epochs = ds.get_int("student_epochs", c.distill.student_epochs, 1, 100000);
+  c.distill.temperature = ds.get_double("temperature", c.distill.temperature, 0.01, 1000);
+  c.distill.alpha = ds.get_double("alpha", c.distill.alpha, 0, 1);
+  if (ds.has("teacher_model")) {
+    ds.ignore("teacher_model");
+    c.distill.teacher_model = c.tree["distill"]["teacher_model"];
+  }
+  if (ds.has("student_model")) {
+    ds.ignore("student_model");
+    c.distill.student_model = c.tree["distill"]["student_model"];
+  }
+  ds.finish();
+  r.finish();
+  return c;
+}
+
+}  // namespace closerlook

@@ -1,0 +1,98 @@
+// The `reproduce` preset: one TOML file (configs/presets/<name>.toml) describing the common
+// recipe ([data], [model], [train] = the reference mode G) and each study's deviations from it.
+// Every table is validated; unknown keys are errors naming the preset file and the key.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/load.h"
+#include "surface/point_eval.h"
+
+namespace closerlook {
+
+struct EvalPreset {          // [eval]: loss-surface evaluation
+  int points = 11;           // points along every line and curve (ends included)
+  int plane_grid = 7;
+  double plane_margin = 0.2;
+  EvalSettings settings;     // bn_samples, train_samples, test_samples, batch sizes
+};
+
+struct CurvePreset {         // [curve]: mode-connecting curve training
+  std::string type = "bezier";
+  int bends = 3;
+  int64_t epochs = 2;
+  double lr = 0.015;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  int64_t batch_size = 128;
+};
+
+struct SimilarityPreset {    // [similarity]
+  int64_t examples = 500;    // first N training images, no augmentation
+  std::string conv_mode = "gap";
+  std::vector<std::string> measures = {"svcca", "pwcca", "cka-linear"};
+  std::string primary = "svcca";  // the measure the claims are decided with
+};
+
+struct SgdrPreset {          // [sgdr]: study 1
+  int64_t epochs = 7;
+  int64_t t0 = 1, tmult = 2;
+  double lr = 0.05, eta_min = 1e-6;
+  std::vector<int64_t> sgd_milestones = {3, 5};  // the step-decay SGD counterpart
+  double barrier_threshold = 0.05;
+};
+
+struct ResiliencePreset {    // [resilience]: study 2
+  std::vector<std::string> modes = {"A", "B", "C", "D", "E", "F"};
+  int64_t large_batch = 1024;        // A
+  double adam_lr = 1e-3;             // B
+  double small_weight_decay = 5e-5;  // D
+  double init_scale = 3.0;           // E
+  double tolerance = 0.02;           // allowed test-error rise along a curve (fraction)
+};
+
+struct WarmupPreset {        // [warmup]: study 3
+  int64_t epochs = 4;
+  int64_t small_batch = 100, large_batch = 1000;
+  double small_lr = 0.05, large_lr = 0.5;
+  int64_t warmup_iters = 8;          // the warmup window (also the FC-freeze window)
+  std::vector<std::string> freeze_prefixes = {"classifier."};
+  nlohmann::json model = nlohmann::json::object();  // [warmup.model] overrides (e.g. batchnorm = false)
+  int deep_layers = 3;               // how many of the last probe points count as "deep"
+};
+
+struct DistillPreset {       // [distill]: study 4
+  int64_t teacher_epochs = 4, student_epochs = 4;
+  nlohmann::json teacher_model = nlohmann::json::object();  // [distill.teacher_model] overrides
+  nlohmann::json student_model = nlohmann::json::object();  // [distill.student_model] overrides
+  double temperature = 4.0, alpha = 0.9;
+};
+
+struct ReproduceConfig {
+  std::string source;        // preset file
+  nlohmann::json tree;       // the whole preset after --set overrides (hashed into every step)
+  uint64_t seed = 0;
+  nlohmann::json data, model, train;  // passed through to read_train_config (validated there)
+  DataSpec data_spec;
+  EvalPreset eval;
+  CurvePreset curve;
+  SimilarityPreset similarity;
+  SgdrPreset sgdr;
+  ResiliencePreset resilience;
+  WarmupPreset warmup;
+  DistillPreset distill;
+  std::vector<std::string> studies = {"sgdr", "resilience", "warmup", "distill"};
+
+  // A complete training tree (seed, data, model, train) for the common recipe with `train_over`
+  // merged into [train] and `model_over` into [model] (JSON merge-patch).
+  nlohmann::json run_tree(uint64_t seed, const nlohmann::json& train_over,
+                          const nlohmann::json& model_over = nlohmann::json::object(),
+                          const nlohmann::json& data_over = nlohmann::json::object()) const;
+};
+
+// Finds a preset: an existing path, or <presets_dir>/<name>.toml.
+std::string find_preset(const std::string& name_or_path, const std::string& presets_dir);
+ReproduceConfig load_reproduce_config(const std::string& path, const std::vector<std::string>& overrides);
+
+}  // namespace closerlook

@@ -1,0 +1,145 @@
+// Study 2: mode-connectivity resilience. A reference mode G and six variants that each change
+// one thing (A larger batch, B Adam, C linear LR decay, D smaller weight decay, E larger init
+// variance, F no augmentation), each trained from its own seed; a curve G -> X for each, with
+// the straight line for contrast.
+#include "core/atomic_file.h"
+#include "report/figure_spec.h"
+#include "studies/steps.h"
+#include "studies/study_common.h"
+#include "surface/profile.h"
+
+namespace closerlook {
+namespace {
+
+struct ModeDef {
+  std::string key, description;
+  nlohmann::json train_over, model_over, data_over;
+};
+
+std::vector<ModeDef> mode_defs(const ReproduceConfig& cfg) {
+  const ResiliencePreset& r = cfg.resilience;
+  std::vector<ModeDef> all = {
+      {"A", "larger batch (" + std::to_string(r.large_batch) + ")", {{"batch_size", r.large_batch}}, {}, {}},
+      {"B", "Adam instead of SGD", {{"optimizer", "adam"}, {"lr", r.adam_lr}, {"momentum", nullptr}, {"nesterov", nullptr}}, {}, {}},
+      {"C", "linearly decaying LR", schedule_patch("linear", {{"final_lr", 0.0}}), {}, {}},
+      {"D", "smaller weight decay", {{"weight_decay", r.small_weight_decay}}, {}, {}},
+      {"E", "larger init variance (x" + std::to_string(r.init_scale) + " std)", {}, {{"init_scale", r.init_scale}}, {}},
+      {"F", "no data augmentation", {}, {}, {{"augment", false}}},
+  };
+  std::vector<ModeDef> out;
+  for (const auto& m : r.modes)
+    for (const auto& d : all)
+      if (d.key == m) out.push_back(d);
+  return out;
+}
+
+}  // namespace
+
+std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
+  const ReproduceConfig& cfg = *sc.cfg;
+  const ReproduceConfig* c = &cfg;
+  const std::string tG = sc.id("resilience/train-G");
+  const nlohmann::json g_tree = cfg.run_tree(sc.seed, nlohmann::json::object());
+  plan.add({tG, "resilience", "train the reference mode G", {}, g_tree,
+            [g_tree](StepContext& ctx) { run_train_step(ctx, g_tree); }});
+
+  struct Ids {
+    std::string key, description, train, line, curve;
+  };
+  std::vector<Ids> ids;
+  std::vector<std::string> deps = {tG};
+  uint64_t k = 0;
+  for (const auto& m : mode_defs(cfg)) {
+    ++k;
+    Ids i{m.key, m.description, sc.id("resilience/train-" + m.key), sc.id("resilience/line-G-" + m.key),
+          sc.id("resilience/curve-G-" + m.key)};
+    // Each mode is an independent run: its own seed, so G and X differ by more than the one factor.
+    nlohmann::json t = cfg.run_tree(sc.seed + 1000 * k, m.train_over, m.model_over, m.data_over);
+    plan.add({i.train, "resilience", "train mode " + m.key + ": " + m.description, {}, t,
+              [t](StepContext& ctx) { run_train_step(ctx, t); }});
+    plan.add({i.line, "resilience", "straight line G -> " + m.key, {tG, i.train}, {{"eval", cfg.tree["eval"]}},
+              [c, tG, i](StepContext& ctx) {
+                run_line_step(ctx, *c, step_checkpoint(ctx.dep(tG), "final"), step_checkpoint(ctx.dep(i.train), "final"));
+              }});
+    const uint64_t seed = sc.seed + k;
+    plan.add({i.curve, "resilience", "train + evaluate the curve G -> " + m.key, {tG, i.train},
+              {{"eval", cfg.tree["eval"]}, {"curve", cfg.tree["curve"]}, {"seed", seed}},
+              [c, tG, i, seed](StepContext& ctx) {
+                run_curve_step(ctx, *c, step_checkpoint(ctx.dep(tG), "final"), step_checkpoint(ctx.dep(i.train), "final"),
+                               seed);
+              }});
+    deps.insert(deps.end(), {i.train, i.line, i.curve});
+    ids.push_back(i);
+  }
+
+  const std::string analysis = sc.id("resilience/analysis");
+  const StudyContext scc = sc;
+  const double tol = cfg.resilience.tolerance;
+  plan.add({analysis, "resilience", "resilience study: figures and claim check", deps, {{"tolerance", tol}},
+            [scc, tG, ids, tol](StepContext& ctx) {
+              std::vector<ModeCurve> curves;
+              std::vector<LineSeries> along, lines;
+              std::vector<std::vector<nlohmann::json>> rows;
+              std::vector<std::pair<std::string, std::string>> runs = {{"G", step_run_dir(ctx.dep(tG))}};
+              const auto g = read_step_result(ctx.dep(tG));
+              for (const auto& i : ids) {
+                runs.emplace_back(i.key, step_run_dir(ctx.dep(i.train)));
+                ModeCurve mc;
+                mc.mode = i.key;
+                const std::string cj = ctx.dep(i.curve) + "/curve.json", lj = ctx.dep(i.line) + "/line.json";
+                if (file_exists(cj)) {
+                  Profile p = read_profile(cj);
+                  mc.t = p.t;
+                  mc.test_err = p.column("te_err");
+                  LineSeries s{"G-" + i.key, p.t, {}};
+                  for (double e : mc.test_err) s.y.push_back(100.0 * (1.0 - e));
+                  s.group = i.key;
+                  along.push_back(s);
+                }
+                if (file_exists(lj)) {
+                  Profile p = read_profile(lj);
+                  mc.line_test_err = p.column("te_err");
+                  LineSeries s{"G-" + i.key + " (straight line)", p.t, {}};
+                  for (double e : mc.line_test_err) s.y.push_back(100.0 * (1.0 - e));
+                  s.dash = "dot";
+                  s.group = i.key;
+                  lines.push_back(s);
+                }
+                curves.push_back(mc);
+                const auto r = read_step_result(ctx.dep(i.train));
+                auto acc = [](const nlohmann::json& res) -> nlohmann::json {
+                  if (res.contains("test_acc") && res["test_acc"].is_number()) return 100.0 * res["test_acc"].get<double>();
+                  return nullptr;
+                };
+                nlohmann::json worst = nullptr;
+                if (!mc.test_err.empty()) worst = 100.0 * (1.0 - *std::max_element(mc.test_err.begin(), mc.test_err.end()));
+                nlohmann::json worst_line = nullptr;
+                if (!mc.line_test_err.empty())
+                  worst_line = 100.0 * (1.0 - *std::max_element(mc.line_test_err.begin(), mc.line_test_err.end()));
+                rows.push_back({i.key, i.description, r.value("status", "missing"), acc(g), acc(r), worst, worst_line});
+              }
+              if (scc.figures) {
+                std::vector<LineSeries> all = along;
+                all.insert(all.end(), lines.begin(), lines.end());
+                if (!all.empty())
+                  write_figure(scc.root, line_figure({"resilience-curves", "Test accuracy along the curves G -> X",
+                                                      "resilience",
+                                                      "Test accuracy at 'points' positions along each trained curve from "
+                                                      "mode G (t = 0) to mode X (t = 1), solid; dotted: the straight line "
+                                                      "between the same two modes. BN statistics recomputed at every point.",
+                                                      1},
+                                                     {"t (G = 0, X = 1)"}, {"test accuracy", "%"}, all));
+                write_figure(scc.root, table_figure({"resilience-modes", "Modes and their connections", "resilience",
+                                                     "Test accuracy (%) of G and of each variant, and the worst test "
+                                                     "accuracy along the trained curve and along the straight line.", 2},
+                                                    {"mode", "difference from G", "status", "G acc %", "X acc %",
+                                                     "worst on curve %", "worst on line %"},
+                                                    rows));
+                figure_training_curves(scc, "resilience", "resilience-training", runs, 3);
+              }
+              write_claims_file(ctx.dir, {check_resilience(curves, tol)});
+            }});
+  return analysis;
+}
+
+}  // namespace closerlook

@@ -1,0 +1,218 @@
+// Study 1: SGDR (cosine annealing with warm restarts) vs step-decay SGD. Are the SGDR iterates
+// at the ends of cycles separate minima? Straight lines between consecutive snapshots of both
+// runs, curves between the SGDR snapshot pairs, and the plane through the last pair and the
+// curve's bend with every epoch's iterate projected onto it.
+#include <cmath>
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/json_io.h"
+#include "core/npy.h"
+#include "report/figure_spec.h"
+#include "studies/steps.h"
+#include "studies/study_common.h"
+#include "surface/plane.h"
+#include "surface/profile.h"
+
+namespace closerlook {
+namespace {
+
+std::vector<int64_t> cycle_ends(int64_t t0, int64_t tmult, int64_t epochs) {
+  std::vector<int64_t> ends;
+  int64_t e = 0, T = t0;
+  while (e + T <= epochs) {
+    e += T;
+    ends.push_back(e);
+    T *= tmult;
+  }
+  return ends;
+}
+
+PairProfile pair_profile(const std::string& name, const std::string& line_dir, const std::string& curve_dir) {
+  PairProfile p;
+  p.name = name;
+  const std::string lj = line_dir + "/line.json";
+  if (file_exists(lj)) {
+    Profile l = read_profile(lj);
+    p.t = l.t;
+    p.line_train_loss = l.column("tr_nll");
+    p.line_test_err = l.column("te_err");
+  }
+  const std::string cj = curve_dir.empty() ? "" : curve_dir + "/curve.json";
+  if (!cj.empty() && file_exists(cj)) {
+    Profile c = read_profile(cj);
+    if (p.t.empty()) p.t = c.t;
+    p.curve_train_loss = c.column("tr_nll");
+    p.curve_test_err = c.column("te_err");
+  }
+  return p;
+}
+
+void plane_figures(const StudyContext& sc, const std::string& plane_dir) {
+  if (!sc.figures || !file_exists(plane_dir + "/plane.json")) return;
+  auto meta = read_json(plane_dir + "/plane.json");
+  auto metrics = read_plane_metrics(plane_dir);
+  auto to_vec = [](const torch::Tensor& t) {
+    auto c = t.to(torch::kFloat64).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  };
+  // Axes in weight-space units: x = alpha * dx, y = beta * dy.
+  const double dx = meta.value("dx", 1.0), dy = meta.value("dy", 1.0);
+  std::vector<double> xs = to_vec(read_npy(plane_dir + "/alphas.npy")), ys = to_vec(read_npy(plane_dir + "/betas.npy"));
+  for (auto& v : xs) v *= dx;
+  for (auto& v : ys) v *= dy;
+  Overlays ov;
+  auto bends = read_npy(plane_dir + "/bend_coordinates.npy").to(torch::kFloat64);
+  PointMarkers bm{"snapshots and bend"};
+  const std::vector<std::string> names = {"w_a", "bend", "w_b"};
+  for (int i = 0; i < 3; ++i) {
+    bm.x.push_back(bends[i][0].item<double>());
+    bm.y.push_back(bends[i][1].item<double>());
+    bm.labels.push_back(names[i]);
+  }
+  bm.symbol = "diamond";
+  bm.color = "black";
+  ov.points.push_back(bm);
+  if (file_exists(plane_dir + "/curve_coordinates.npy")) {
+    auto cc = read_npy(plane_dir + "/curve_coordinates.npy").to(torch::kFloat64);
+    CurveOverlay co{"curve"};
+    for (int64_t i = 0; i < cc.size(0); ++i) {
+      co.x.push_back(cc[i][0].item<double>());
+      co.y.push_back(cc[i][1].item<double>());
+    }
+    co.color = "white";
+    ov.curves.push_back(co);
+  }
+  if (meta.contains("projections")) {
+    PointMarkers it{"SGDR iterates (projected)"};
+    it.connect = true;
+    it.show_labels = false;
+    it.symbol = "circle";
+    it.color = "magenta";
+    for (const auto& p : meta["projections"]) {
+      it.x.push_back(p.value("x", 0.0));
+      it.y.push_back(p.value("y", 0.0));
+      it.labels.push_back(p.value("name", "") + " (off-plane " + std::to_string(p.value("off_plane", 0.0)) + ")");
+    }
+    if (!it.x.empty()) ov.points.push_back(it);
+  }
+  // Matrices: plane arrays are [i = alpha][j = beta]; figures want m[row = y][col = x].
+  auto matrix = [&](const std::string& key, double scale) {
+    auto t = metrics.at(key).to(torch::kFloat64);
+    Matrix m(t.size(1), std::vector<double>(t.size(0)));
+    for (int64_t i = 0; i < t.size(0); ++i)
+      for (int64_t j = 0; j < t.size(1); ++j) m[j][i] = t[i][j].item<double>() * scale;
+    return m;
+  };
+  write_figure(sc.root, contour_figure({"sgdr-plane-train-loss", "Train loss on the plane through two SGDR snapshots and "
+                                        "their curve's bend", "sgdr",
+                                        "log-scale train loss (nats) on the plane spanned by the last two SGDR snapshots "
+                                        "and the bend of the curve connecting them; markers: the SGDR iterate of every "
+                                        "epoch projected onto the plane (hover: distance off the plane).",
+                                        20, true, 0, false},
+                                       {"x", "weight-space distance"}, {"y", "weight-space distance"},
+                                       {"train loss", "nats", true}, matrix("tr_nll", 1.0), ov));
+  write_figure(sc.root, contour_figure({"sgdr-plane-test-err", "Test error on the same plane", "sgdr",
+                                        "Test error (%) on the same plane, with the same markers.", 21, true, 0, false},
+                                       {"x", "weight-space distance"}, {"y", "weight-space distance"},
+                                       {"test error", "%"}, matrix("te_err", 100.0), ov));
+}
+
+}  // namespace
+
+std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
+  const ReproduceConfig& cfg = *sc.cfg;
+  const SgdrPreset& s = cfg.sgdr;
+  const auto ends = cycle_ends(s.t0, s.tmult, s.epochs);
+  if (ends.size() < 2)
+    throw_bad_input(cfg.source + ": [sgdr] epochs=" + std::to_string(s.epochs) + " with t0=" + std::to_string(s.t0) +
+                    ", tmult=" + std::to_string(s.tmult) + " completes fewer than two SGDR cycles");
+
+  const std::string t_sgdr = sc.id("sgdr/train-sgdr"), t_sgd = sc.id("sgdr/train-sgd");
+  nlohmann::json sgdr_over = schedule_patch("sgdr", {{"sgdr_t0", s.t0}, {"sgdr_tmult", s.tmult}, {"eta_min", s.eta_min}});
+  sgdr_over.update({{"epochs", s.epochs}, {"lr", s.lr}, {"checkpoint_sgdr_cycles", true}, {"checkpoint_every", 1}});
+  const nlohmann::json sgdr_tree = cfg.run_tree(sc.seed, sgdr_over);
+  plan.add({t_sgdr, "sgdr", "train with SGDR (warm restarts), snapshots at cycle ends", {}, sgdr_tree,
+            [sgdr_tree](StepContext& ctx) { run_train_step(ctx, sgdr_tree); }});
+  nlohmann::json sgd_over = schedule_patch("multistep", {{"milestones", s.sgd_milestones}, {"gamma", 0.1}});
+  sgd_over.update({{"epochs", s.epochs}, {"lr", s.lr}, {"checkpoint_epochs", ends}, {"checkpoint_every", 1}});
+  const nlohmann::json sgd_tree = cfg.run_tree(sc.seed, sgd_over);
+  plan.add({t_sgd, "sgdr", "train with step-decay SGD, snapshots at the same epochs", {}, sgd_tree,
+            [sgd_tree](StepContext& ctx) { run_train_step(ctx, sgd_tree); }});
+
+  const ReproduceConfig* c = &cfg;
+  std::vector<std::string> analysis_deps = {t_sgdr, t_sgd};
+  struct PairIds {
+    std::string name, line, curve, sgd_line;
+  };
+  std::vector<PairIds> pairs;
+  for (size_t k = 0; k + 1 < ends.size(); ++k) {
+    const std::string a = "sgdr-cycle-" + std::to_string(k + 1), b = "sgdr-cycle-" + std::to_string(k + 2);
+    const std::string name = "w" + std::to_string(ends[k]) + "-w" + std::to_string(ends[k + 1]);
+    PairIds ids{name, sc.id("sgdr/line-" + name), sc.id("sgdr/curve-" + name), sc.id("sgdr/sgd-line-" + name)};
+    nlohmann::json in = {{"a", a}, {"b", b}, {"eval", cfg.tree["eval"]}};
+    plan.add({ids.line, "sgdr", "straight line between SGDR snapshots " + name, {t_sgdr}, in,
+              [c, t_sgdr, a, b](StepContext& ctx) {
+                run_line_step(ctx, *c, step_checkpoint(ctx.dep(t_sgdr), a), step_checkpoint(ctx.dep(t_sgdr), b));
+              }});
+    nlohmann::json cin = {{"a", a}, {"b", b}, {"eval", cfg.tree["eval"]}, {"curve", cfg.tree["curve"]}, {"seed", sc.seed}};
+    const uint64_t seed = sc.seed;
+    plan.add({ids.curve, "sgdr", "train + evaluate a curve between SGDR snapshots " + name, {t_sgdr}, cin,
+              [c, t_sgdr, a, b, seed](StepContext& ctx) {
+                run_curve_step(ctx, *c, step_checkpoint(ctx.dep(t_sgdr), a), step_checkpoint(ctx.dep(t_sgdr), b), seed);
+              }});
+    const std::string ea = "epoch-" + std::to_string(ends[k]), eb = "epoch-" + std::to_string(ends[k + 1]);
+    nlohmann::json sin = {{"a", ea}, {"b", eb}, {"eval", cfg.tree["eval"]}};
+    plan.add({ids.sgd_line, "sgdr", "straight line between SGD snapshots " + name, {t_sgd}, sin,
+              [c, t_sgd, ea, eb](StepContext& ctx) {
+                run_line_step(ctx, *c, step_checkpoint(ctx.dep(t_sgd), ea), step_checkpoint(ctx.dep(t_sgd), eb));
+              }});
+    analysis_deps.insert(analysis_deps.end(), {ids.line, ids.curve, ids.sgd_line});
+    pairs.push_back(ids);
+  }
+
+  // The plane through the last pair and its curve's bend, with every SGDR epoch projected.
+  const PairIds last = pairs.back();
+  const std::string plane_id = sc.id("sgdr/plane");
+  const std::string la = "sgdr-cycle-" + std::to_string(ends.size() - 1), lb = "sgdr-cycle-" + std::to_string(ends.size());
+  const int64_t epochs = s.epochs;
+  plan.add({plane_id, "sgdr", "plane through the last two SGDR snapshots and their curve's bend",
+            {t_sgdr, last.curve}, {{"a", la}, {"b", lb}, {"eval", cfg.tree["eval"]}},
+            [c, t_sgdr, last, la, lb, epochs](StepContext& ctx) {
+              std::vector<std::pair<std::string, std::string>> extra;
+              for (int64_t e = 1; e <= epochs; ++e)
+                extra.emplace_back("epoch " + std::to_string(e),
+                                   step_checkpoint(ctx.dep(t_sgdr), "epoch-" + std::to_string(e)));
+              run_plane_step(ctx, *c, step_checkpoint(ctx.dep(t_sgdr), la), ctx.dep(last.curve) + "/curve",
+                             step_checkpoint(ctx.dep(t_sgdr), lb), extra);
+            }});
+  analysis_deps.push_back(plane_id);
+
+  const std::string analysis = sc.id("sgdr/analysis");
+  const StudyContext scc = sc;
+  const double threshold = s.barrier_threshold;
+  plan.add({analysis, "sgdr", "SGDR study: figures and claim checks", analysis_deps, {{"threshold", threshold}},
+            [scc, t_sgdr, t_sgd, pairs, plane_id, threshold](StepContext& ctx) {
+              std::vector<PairProfile> sgdr, sgd;
+              int order = 10;
+              for (const auto& p : pairs) {
+                sgdr.push_back(pair_profile(p.name, ctx.dep(p.line), ctx.dep(p.curve)));
+                sgd.push_back(pair_profile(p.name, ctx.dep(p.sgd_line), ""));
+                figure_line_vs_curve(scc, "sgdr", "sgdr-path-" + p.name, "SGDR snapshots " + p.name + ": line vs curve",
+                                     ctx.dep(p.line) + "/line.json", ctx.dep(p.curve) + "/curve.json", order++);
+                figure_line_vs_curve(scc, "sgdr", "sgd-path-" + p.name, "Step-decay SGD snapshots " + p.name +
+                                     ": straight line", ctx.dep(p.sgd_line) + "/line.json", "", order++);
+              }
+              figure_training_curves(scc, "sgdr", "sgdr-training",
+                                     {{"SGDR", step_run_dir(ctx.dep(t_sgdr))}, {"step-decay SGD", step_run_dir(ctx.dep(t_sgd))}},
+                                     1);
+              plane_figures(scc, ctx.dep(plane_id) + "/plane");
+              SgdrThresholds th;
+              th.min_line_barrier = threshold;
+              write_claims_file(ctx.dir, {check_sgdr_line_barrier(sgdr, th), check_sgdr_curve_connects(sgdr, th),
+                                          check_sgd_no_barrier(sgd, th), check_curve_overfits(sgdr)});
+            }});
+  return analysis;
+}
+
+}  // namespace closerlook
