@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/json_io.h"

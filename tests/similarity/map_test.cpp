@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/json_io.h"

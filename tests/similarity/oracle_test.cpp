@@ -14,7 +14,7 @@ namespace {
 SimilarityResult sim(const torch::Tensor& x, const torch::Tensor& y, Measure m, SimilarityOptions o = {}) {
   return similarity(x, y, m, o);
 }
-SimilarityOptions google() {
+SimilarityOptions google_mode() {
   SimilarityOptions o;
   o.compat = Compat::Google;
   return o;
@@ -41,7 +41,7 @@ TEST(Oracle, CC2_CanonicalCorrelationsOfFixture) {
   EXPECT_NEAR(r.coefficients[1], 0.5373898494, 1e-9);
   EXPECT_NEAR(r.value, (0.8478998511 + 0.5373898494) / 2, 1e-9);
   // google-style mean at threshold 0.98: threshold never reached -> mean of all.
-  auto g = sim(fixture_a(), fixture_b(), Measure::Cca, google());
+  auto g = sim(fixture_a(), fixture_b(), Measure::Cca, google_mode());
   EXPECT_NEAR(g.value, 0.6926448502, 1e-9);
   ASSERT_EQ(g.coefficients.size(), 2u);
   EXPECT_NEAR(g.coefficients[0], 0.8478998511, 1e-9);
@@ -53,7 +53,7 @@ TEST(Oracle, CC3_CcaInvariantToInvertibleMap) {
   ASSERT_EQ(r.coefficients.size(), 2u);
   EXPECT_NEAR(r.coefficients[0], 0.8478998511, 1e-9);
   EXPECT_NEAR(r.coefficients[1], 0.5373898494, 1e-9);
-  auto g = sim(fixture_a(), fixture_b().mm(fixture_m()), Measure::Cca, google());
+  auto g = sim(fixture_a(), fixture_b().mm(fixture_m()), Measure::Cca, google_mode());
   EXPECT_NEAR(g.coefficients[0], 0.8478998511, 1e-9);
   EXPECT_NEAR(g.coefficients[1], 0.5373898494, 1e-9);
 }
@@ -70,20 +70,20 @@ TEST(Oracle, CC4_GoogleSumThresholdMean) {
 }
 
 TEST(Oracle, CC5_GooglePwcca) {
-  auto g = sim(fixture_a(), fixture_b(), Measure::Pwcca, google());
+  auto g = sim(fixture_a(), fixture_b(), Measure::Pwcca, google_mode());
   EXPECT_NEAR(g.value, 0.698180460547, 1e-9);
   ASSERT_EQ(g.weights.size(), 2u);
   EXPECT_NEAR(g.weights[0], 0.51782748, 1e-8);
   EXPECT_NEAR(g.weights[1], 0.48217252, 1e-8);
   EXPECT_EQ(g.weighted_side, "x");
   // The else-branch (Y has fewer neurons), with google/svcca PR #9's fix.
-  auto ba = sim(fixture_b(), fixture_a(), Measure::Pwcca, google());
+  auto ba = sim(fixture_b(), fixture_a(), Measure::Pwcca, google_mode());
   EXPECT_NEAR(ba.value, 0.692536344414, 1e-9);
   EXPECT_EQ(ba.weighted_side, "y");
   // Clean PWCCA: centred canonical variates.
   EXPECT_NEAR(sim(fixture_a(), fixture_b(), Measure::Pwcca).value, 0.729522926638, 1e-9);
   EXPECT_NEAR(sim(fixture_a(), fixture_a(), Measure::Pwcca).value, 1.0, 1e-12);
-  EXPECT_NEAR(sim(fixture_a(), fixture_a(), Measure::Pwcca, google()).value, 1.0, 1e-9);
+  EXPECT_NEAR(sim(fixture_a(), fixture_a(), Measure::Pwcca, google_mode()).value, 1.0, 1e-9);
 }
 
 TEST(Oracle, CC6_KornblithMeanSquaredCca) {
