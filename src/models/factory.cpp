@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "core/error.h"
 #include "models/init.h"
+#include "models/jit_network.h"
 #include "models/mlp.h"
 #include "models/module_network.h"
 #include "models/resnet.h"
@@ -17,10 +20,12 @@ const std::vector<std::string>& layouts_of(const std::string& family) {
   static const std::vector<std::string> vgg = {"vgg11", "vgg13", "vgg16", "vgg19"};
   static const std::vector<std::string> resnet = {"resnet8", "resnet20", "resnet18"};
   static const std::vector<std::string> mlp = {"mlp"};
+  static const std::vector<std::string> torchscript = {"torchscript"};
   if (family == "vgg") return vgg;
   if (family == "resnet") return resnet;
   if (family == "mlp") return mlp;
-  throw_bad_input("model.family: unknown family '" + family + "' (expected vgg, resnet or mlp)");
+  if (family == "torchscript") return torchscript;
+  throw_bad_input("model.family: unknown family '" + family + "' (expected vgg, resnet, mlp or torchscript)");
 }
 
 std::string default_layout(const std::string& family) { return layouts_of(family).front(); }
@@ -42,6 +47,7 @@ void validate(const ModelSpec& s, const std::string& where) {
     if (h < 1) throw_bad_input(where + ": fc_hidden entry " + std::to_string(h) + " must be >= 1");
   for (int64_t h : s.mlp_hidden)
     if (h < 1) throw_bad_input(where + ": mlp_hidden entry " + std::to_string(h) + " must be >= 1");
+  if (s.family == "torchscript" && s.path.empty()) throw_bad_input(where + ": family 'torchscript' needs a path");
   if (s.in_channels < 1 || s.image_size < 1 || s.num_classes < 1)
     throw_bad_input(where + ": in_channels, image_size and num_classes must be >= 1 (got " +
                     std::to_string(s.in_channels) + ", " + std::to_string(s.image_size) + ", " +
@@ -90,10 +96,21 @@ std::shared_ptr<ProbedModule> make_module(const ModelSpec& s) {
   return std::make_shared<Mlp>(o);
 }
 
+// A torchscript spec as JitNetwork options (input {C, S, S} and classes from the data).
+JitModelOptions jit_options(const ModelSpec& s) {
+  JitModelOptions o;
+  o.path = s.path;
+  o.probes = s.probes;
+  o.input_shape = {s.in_channels, s.image_size, s.image_size};
+  o.num_classes = s.num_classes;
+  return o;
+}
+
 // Builds, then (with a seed) reseeds the default generator, then initialises. Seeding after
 // construction matters: the module constructors draw LibTorch's own default init, and the
 // paper's init must start from a fresh stream to equal Python's manual_seed + init loop.
 NetworkPtr build_network(const ModelSpec& s, c10::optional<uint64_t> seed) {
+  if (s.family == "torchscript") return std::make_shared<JitNetwork>(jit_options(s));
   auto module = make_module(s);
   if (seed) torch::manual_seed(*seed);
   init_weights(*module, s.init_scale);
@@ -113,12 +130,38 @@ T field(const nlohmann::json& j, const char* key, const char* type) {
   }
 }
 
+// [model] family = "torchscript": path (relative = to the config file's folder) and probes;
+// the built-in families' keys are rejected.
+ModelSpec read_torchscript_spec(ConfigReader& r, ModelSpec s) {
+  for (const char* k : {"width", "batchnorm", "fc_hidden", "dropout", "init_scale", "mlp_hidden"})
+    if (r.has(k))
+      throw_bad_input(r.source() + ": key '" + r.path(k) +
+                      "': a torchscript model's architecture comes from its file, it has no such option");
+  namespace fs = std::filesystem;
+  fs::path p = r.get_string("path", "");
+  if (p.empty()) throw_bad_input(r.source() + ": key '" + r.path("path") + "': family 'torchscript' needs the .pt file");
+  if (p.is_relative()) {
+    const fs::path cfg(r.source());
+    std::error_code ec;
+    if (fs::is_regular_file(cfg, ec)) p = cfg.parent_path() / p;
+  }
+  s.path = fs::absolute(p).lexically_normal().string();
+  s.probes = r.get_string_list("probes", {});
+  validate(s, r.source());
+  return s;
+}
+
 }  // namespace
 
 ModelSpec read_model_spec(ConfigReader& r) {
   ModelSpec s;
-  s.family = r.get_enum("family", s.family, {"vgg", "resnet", "mlp"});
+  s.family = r.get_enum("family", s.family, {"vgg", "resnet", "mlp", "torchscript"});
   s.layout = r.get_enum("layout", default_layout(s.family), layouts_of(s.family));
+  if (s.family == "torchscript") return read_torchscript_spec(r, s);
+  for (const char* k : {"path", "probes"})
+    if (r.has(k))
+      throw_bad_input(r.source() + ": key '" + r.path(k) + "': only the torchscript family has it (family is '" +
+                      s.family + "')");
   s.width = r.get_double("width", s.width, 0.0, 16.0);
   if (!(s.width > 0)) throw_bad_input(r.source() + ": key '" + r.path("width") + "': must be > 0, got 0");
   s.batchnorm = r.get_bool("batchnorm", s.batchnorm);
@@ -142,10 +185,15 @@ ModelSpec read_model_spec(ConfigReader& r) {
 }
 
 nlohmann::json model_spec_to_json(const ModelSpec& s) {
-  return nlohmann::json{{"family", s.family},         {"layout", s.layout},         {"width", s.width},
-                        {"batchnorm", s.batchnorm},   {"fc_hidden", s.fc_hidden},   {"dropout", s.dropout},
-                        {"init_scale", s.init_scale}, {"mlp_hidden", s.mlp_hidden}, {"in_channels", s.in_channels},
-                        {"image_size", s.image_size}, {"num_classes", s.num_classes}};
+  nlohmann::json j{{"family", s.family},         {"layout", s.layout},         {"width", s.width},
+                   {"batchnorm", s.batchnorm},   {"fc_hidden", s.fc_hidden},   {"dropout", s.dropout},
+                   {"init_scale", s.init_scale}, {"mlp_hidden", s.mlp_hidden}, {"in_channels", s.in_channels},
+                   {"image_size", s.image_size}, {"num_classes", s.num_classes}};
+  if (s.family == "torchscript") {  // only here, so built-in specs (and hashes over them) are unchanged
+    j["path"] = s.path;
+    j["probes"] = s.probes;
+  }
+  return j;
 }
 
 ModelSpec model_spec_from_json(const nlohmann::json& j) {
@@ -162,12 +210,17 @@ ModelSpec model_spec_from_json(const nlohmann::json& j) {
   s.in_channels = field<int64_t>(j, "in_channels", "an integer");
   s.image_size = field<int64_t>(j, "image_size", "an integer");
   s.num_classes = field<int64_t>(j, "num_classes", "an integer");
+  if (s.family == "torchscript") {
+    s.path = field<std::string>(j, "path", "a string");
+    if (j.contains("probes")) s.probes = field<std::vector<std::string>>(j, "probes", "a list of strings");
+  }
   validate(s, "model_spec");
   return s;
 }
 
 std::string model_arch(const ModelSpec& spec) {
   validate(spec, "model");
+  if (spec.family == "torchscript") return jit_model_arch(jit_options(spec));
   return arch_string(spec);
 }
 

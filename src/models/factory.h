@@ -10,7 +10,7 @@
 namespace closerlook {
 
 struct ModelSpec {
-  std::string family = "vgg";         // vgg | resnet | mlp
+  std::string family = "vgg";         // vgg | resnet | mlp | torchscript (a user's model, docs/own_models.md)
   std::string layout = "vgg11";       // vgg11 | vgg13 | vgg16 | vgg19 (vgg); resnet8/resnet20/resnet18 (resnet); mlp (mlp)
   double width = 1.0;                 // channel multiplier (0.25 = the vgg11-w16 benchmark net)
   bool batchnorm = true;
@@ -18,6 +18,11 @@ struct ModelSpec {
   double dropout = 0.0;               // before each hidden FC layer (paper: 0.5)
   double init_scale = 1.0;            // multiplies the init std of every conv/linear weight (mode E)
   std::vector<int64_t> mlp_hidden = {512, 256};
+  // family "torchscript" only: the TorchScript file (absolute path; read_model_spec resolves a
+  // relative one against the config file's folder) and the chosen probe points (empty = all
+  // the module offers). The file holds both the architecture and the starting weights.
+  std::string path;
+  std::vector<std::string> probes;
   // Set from the data, not the config:
   int64_t in_channels = 1, image_size = 32, num_classes = 10;
 };
@@ -31,7 +36,8 @@ ModelSpec read_model_spec(ConfigReader& r);
 nlohmann::json model_spec_to_json(const ModelSpec& spec);
 ModelSpec model_spec_from_json(const nlohmann::json& j);  // Error(BadInput) on missing/bad fields
 // Builds and initialises (Kaiming-normal fan-out conv, N(0, 0.01) linear, zero bias, BN 1/0),
-// with torch::manual_seed(seed) for the initial weights.
+// with torch::manual_seed(seed) for the initial weights. Family "torchscript": loads spec.path
+// as a JitNetwork (models/jit_network.h) with the file's weights; the seed is not used.
 // Note: torch::manual_seed(seed) reseeds the global generators (CPU and CUDA) as a side effect.
 // Error(BadInput) for an invalid spec (layout of another family, width/dropout/init_scale out
 // of range, image too small for the layout's pools).
