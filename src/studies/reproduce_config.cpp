@@ -26,9 +26,10 @@ std::string find_preset(const std::string& name_or_path, const std::string& pres
 nlohmann::json ReproduceConfig::run_tree(uint64_t run_seed, const nlohmann::json& train_over,
                                          const nlohmann::json& model_over, const nlohmann::json& data_over) const {
   nlohmann::json t = {{"seed", run_seed}, {"data", data}, {"model", model}, {"train", train}};
-  t["train"].merge_patch(train_over);
-  t["model"].merge_patch(model_over);
-  t["data"].merge_patch(data_over);
+  // JSON merge-patch; a null/absent override leaves the table as it is.
+  if (train_over.is_object()) t["train"].merge_patch(train_over);
+  if (model_over.is_object()) t["model"].merge_patch(model_over);
+  if (data_over.is_object()) t["data"].merge_patch(data_over);
   return t;
 }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json_io.h"
 #include "report/figure_spec.h"
 #include "similarity/activations.h"
 #include "similarity/similarity_map.h"
@@ -89,8 +91,18 @@ std::string add_distill_study(Plan& plan, const StudyContext& sc) {
               const Measure primary = parse_measure(c->similarity.primary);
               std::vector<Measure> ms;
               for (const auto& n : c->similarity.measures) ms.push_back(parse_measure(n));
-              auto mi = layer_by_layer(Si, T, ms);
-              auto md = layer_by_layer(Sd, T, ms);
+              std::vector<SimilarityMap> mi, md;
+              try {
+                mi = layer_by_layer(Si, T, ms);
+                md = layer_by_layer(Sd, T, ms);
+              } catch (const Error& e) {
+                std::fprintf(stderr, "  distill: similarity not computed: %s\n", e.what());
+                write_json(ctx.dir + "/error.json", {{"error", e.what()}});
+                ClaimCheck cc = check_distill_deeper({}, {});
+                cc.detail = std::string("similarity maps could not be computed: ") + e.what();
+                write_claims_file(ctx.dir, {cc});
+                return;
+              }
               std::vector<std::string> layers;
               std::vector<double> gain;
               int order = 10;

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/json_io.h"
 #include "core/npy.h"
 #include "report/figure_spec.h"
@@ -61,6 +62,9 @@ void plane_figures(const StudyContext& sc, const std::string& plane_dir) {
   std::vector<double> xs = to_vec(read_npy(plane_dir + "/alphas.npy")), ys = to_vec(read_npy(plane_dir + "/betas.npy"));
   for (auto& v : xs) v *= dx;
   for (auto& v : ys) v *= dy;
+  Axis ax{"x", "weight-space distance"}, ay{"y", "weight-space distance"};
+  ax.values = xs;
+  ay.values = ys;
   Overlays ov;
   auto bends = read_npy(plane_dir + "/bend_coordinates.npy").to(torch::kFloat64);
   PointMarkers bm{"snapshots and bend"};
@@ -110,12 +114,10 @@ void plane_figures(const StudyContext& sc, const std::string& plane_dir) {
                                         "and the bend of the curve connecting them; markers: the SGDR iterate of every "
                                         "epoch projected onto the plane (hover: distance off the plane).",
                                         20, true, 0, false},
-                                       {"x", "weight-space distance"}, {"y", "weight-space distance"},
-                                       {"train loss", "nats", true}, matrix("tr_nll", 1.0), ov));
+                                       ax, ay, {"train loss", "nats", true}, matrix("tr_nll", 1.0), ov));
   write_figure(sc.root, contour_figure({"sgdr-plane-test-err", "Test error on the same plane", "sgdr",
                                         "Test error (%) on the same plane, with the same markers.", 21, true, 0, false},
-                                       {"x", "weight-space distance"}, {"y", "weight-space distance"},
-                                       {"test error", "%"}, matrix("te_err", 100.0), ov));
+                                       ax, ay, {"test error", "%"}, matrix("te_err", 100.0), ov));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json_io.h"
 #include "report/figure_spec.h"
 #include "similarity/activations.h"
 #include "similarity/similarity_map.h"
@@ -100,6 +102,7 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                   runs.push_back(wr);
                   continue;
                 }
+                try {
                 std::vector<CheckpointActivations> cps;
                 for (const char* tag : {"init", "window", "final"})
                   if (is_activation_dir(adir + "/" + tag)) cps.push_back({tag, load_activations(adir + "/" + tag).layers});
@@ -143,6 +146,13 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                                                            order++, true},
                                                           x, y, z, mat));
                   }
+                }
+                } catch (const Error& e) {
+                  // A measure may refuse degenerate activations (too few examples for the
+                  // directions kept): the run's claim inputs stay empty -> inconclusive.
+                  std::fprintf(stderr, "  %s: similarity not computed: %s\n", i.name.c_str(), e.what());
+                  wr.similarity.clear();
+                  write_json(ctx.dir + "/" + i.key + "-error.json", {{"error", e.what()}});
                 }
                 runs.push_back(wr);
               }
