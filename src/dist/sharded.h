@@ -1,0 +1,41 @@
+// Analyses split across the ranks of a Communicator: each rank computes its share of independent
+// items (plane cells, profile points, similarity-map cells), then the results are gathered and
+// rank 0 writes the files. Item i belongs to rank i % size (as `--shard i/n` does for planes).
+// Results equal the single-process ones bit for bit: every item is computed by the same code on
+// the same inputs, and gathering copies values without arithmetic.
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "dist/communicator.h"
+#include "surface/jobs.h"
+#include "surface/path_eval.h"
+#include "surface/plane.h"
+
+namespace closerlook {
+
+// Rows 0..n-1 of a (n, width) float64 matrix: this rank computes rows i with i % size == rank
+// via row(i) (which must return `width` values); every rank gets the whole matrix.
+torch::Tensor sharded_rows(Communicator& comm, int64_t n, int64_t width,
+                           const std::function<std::vector<double>(int64_t)>& row);
+
+// evaluate_profile (surface/path_eval.h) with the points spread over the ranks; every rank
+// returns the whole profile (equal to the single-process one). Not resumable point by point.
+Profile evaluate_profile_sharded(Communicator& comm, PointEvaluator& ev, const std::string& kind,
+                                 const std::vector<double>& ts, const std::function<torch::Tensor(double)>& point_at,
+                                 const nlohmann::json& settings, bool quiet = false);
+
+// evaluate_plane with shard = rank, shards = size. Each rank keeps its resumable partial file in
+// <out_dir>/shards-of-<n>/rank-<r>/ (distinct paths, so a shared filesystem is fine but not
+// needed); rank 0 gathers the shards over the network, writes the final outputs into out_dir
+// (identical to an unsharded run) and the shard folders are removed. Every rank returns once the
+// outputs are written. opts.shard/opts.shards are ignored.
+PlaneResult evaluate_plane_sharded(Communicator& comm, PointEvaluator& ev, const PlaneInputs& in, PlaneOptions opts,
+                                   const std::string& out_dir, const nlohmann::json& meta = {});
+
+// run_plane (surface/jobs.h: checkpoints or a curve folder, the run's data) across the ranks.
+PlaneResult run_plane_sharded(Communicator& comm, PlaneJob job);
+
+}  // namespace closerlook
