@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "dist/data_parallel.h"
 #include "train/run_training.h"
 
 namespace closerlook {
@@ -19,11 +20,19 @@ void run_train_command(const TrainArgs& a) {
   RunOptions opts;
   opts.device = apply_common_options(a.common);
   opts.quiet = a.common.quiet;
+  // WORLD_SIZE > 1 from torchrun/srun (dist/rendezvous.h): data parallel; rank 0 reports and writes.
+  auto dp = data_parallel_from_env();
+  if (dp) {
+    opts.data_parallel = dp->driver.get();
+    if (!opts.quiet && dp->comm->is_root()) std::fprintf(stderr, "data parallel: %s\n", dp->comm->describe().c_str());
+    opts.quiet = opts.quiet || !dp->comm->is_root();
+  }
   TrainConfig cfg = load_train_config(a.config, a.sets);
   TrainSummary s = run_training(cfg, a.out, opts);
   if (s.status == "diverged")
     throw Error(ExitCode::Diverged, a.out + ": training diverged (non-finite loss) before iteration " +
                                         std::to_string(s.diverged_iter) + "; status recorded in summary.json");
+  if (dp && !dp->comm->is_root()) return;
   if (!s.already_done)
     std::printf("%s: completed %lld epochs (%lld iterations): train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%\n",
                 a.out.c_str(), (long long)s.epoch, (long long)s.iter, s.train.loss, 100 * s.train.accuracy, s.test.loss,

@@ -19,6 +19,7 @@ namespace {
 class LoaderBatchSource : public BatchSource {
  public:
   explicit LoaderBatchSource(BatchLoader loader) : loader_(std::move(loader)) {}
+  void shard(int rank, int world) { loader_.set_shard(rank, world); }
   int64_t num_batches() const override { return loader_.num_batches(); }
   Batch batch(int64_t epoch, int64_t index) override {
     if (epoch != epoch_) {
@@ -62,6 +63,8 @@ TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, co
   const fs::path dir(out_dir);
   const std::string config_path = (dir / "config.json").string();
   const std::string summary_path = (dir / "summary.json").string();
+  DataParallelHooks* dp = opts.data_parallel;
+  const bool writer = !dp || dp->rank() == 0;  // data parallel: rank 0 writes, the others only read
 
   // An existing folder must belong to this config.
   if (file_exists(config_path)) {
@@ -82,7 +85,7 @@ TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, co
         return s;
       }
     }
-  } else if (fs::exists(dir) && !fs::is_empty(dir)) {
+  } else if (writer && fs::exists(dir) && !fs::is_empty(dir)) {
     throw_bad_input(out_dir + ": exists, is not empty and is not a closerlook run folder (no config.json)");
   }
 
@@ -110,7 +113,7 @@ TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, co
     teacher = load_network(cfg.train.teacher, opts.device);
   }
 
-  if (!file_exists(config_path)) {
+  if (writer && !file_exists(config_path)) {
     make_dirs(out_dir);
     write_json(config_path, {{"config", cfg.tree},
                              {"source", cfg.source},
@@ -121,6 +124,17 @@ TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, co
 
   LoaderBatchSource batches(BatchLoader(data.train, cfg.train.batch_size, /*shuffle=*/true, cfg.train.drop_last,
                                         augment_for(cfg.data), cfg.seed));
+  if (dp && dp->world() > 1) {
+    // Every rank must get at least one example of every global batch (an empty slice has no mean loss).
+    const int64_t B = cfg.train.batch_size, N = data.train.size(), W = dp->world();
+    const int64_t last = cfg.train.drop_last ? B : (N % B == 0 ? B : N % B);
+    CL_CHECK_INPUT(std::min(B, last) >= W,
+                   cfg.source + ": data parallel over " + std::to_string(W) + " processes needs at least " +
+                       std::to_string(W) + " examples in every batch, but " +
+                       (B < W ? "train.batch_size is " + std::to_string(B)
+                              : "the last batch has " + std::to_string(last) + " (set train.drop_last = true)"));
+    batches.shard(dp->rank(), dp->world());
+  }
   TrainInputs in;
   in.net = net.get();
   in.teacher = teacher.get();

@@ -139,7 +139,9 @@ TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, co
                               std::to_string(t.batch_size) + " with drop_last");
   const ScheduleSpec sched = schedule_spec(t, ipe);
   const int64_t total_iters = t.epochs * ipe;
-  make_dirs((fs::path(out_dir) / "checkpoints").string());
+  DataParallelHooks* dp = opts.data_parallel;
+  const bool writer = !dp || dp->rank() == 0;  // data parallel: only rank 0 writes files
+  if (writer) make_dirs((fs::path(out_dir) / "checkpoints").string());
   const std::string metrics_path = (fs::path(out_dir) / "metrics.jsonl").string();
   const std::string summary_path = (fs::path(out_dir) / "summary.json").string();
 
@@ -183,14 +185,17 @@ TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, co
     CL_CHECK_INPUT(iter >= 0 && iter <= total_iters,
                    last_state + ": iteration " + std::to_string(iter) + " is outside this run (" +
                        std::to_string(total_iters) + " iterations)");
-    truncate_metrics(metrics_path, iter / ipe);
+    if (writer) truncate_metrics(metrics_path, iter / ipe);
     if (!opts.quiet)
       std::fprintf(stderr, "resuming %s from iteration %lld (epoch %lld)\n", out_dir.c_str(), (long long)iter,
                    (long long)(iter / ipe));
   } else {
-    torch::manual_seed(in.seed);  // dropout stream; the weights were initialised by the caller
-    if (file_exists(metrics_path)) fs::remove(metrics_path);
+    // Dropout stream; the weights were initialised by the caller. Data-parallel ranks > 0 draw
+    // their own masks (rank 0 keeps the single-process stream).
+    torch::manual_seed(in.seed + (dp ? 1000003ULL * static_cast<uint64_t>(dp->rank()) : 0ULL));
+    if (writer && file_exists(metrics_path)) fs::remove(metrics_path);
   }
+  if (dp) dp->on_start(net, iter);
 
   auto clock = std::chrono::steady_clock::now;
   const auto session_start = clock();
@@ -209,6 +214,7 @@ TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, co
       for (const auto& c : S.checkpoints) seen |= c.tag == tag;
       if (!seen) S.checkpoints.push_back({tag, iter, iter / ipe});
     }
+    if (!writer) return;
     net.save(checkpoint_path(out_dir, tag));
     save_train_state(state_path(out_dir, tag), *optimizer, rolling ? &net : nullptr, TrainState{iter, progress_json()});
   };
@@ -221,7 +227,7 @@ TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, co
     j["config_hash"] = in.config_hash;
     j["epochs"] = t.epochs;
     j["iters_per_epoch"] = ipe;
-    write_json(summary_path, j);
+    if (writer) write_json(summary_path, j);
   };
 
   if (iter == 0) save_checkpoint("init");
@@ -289,11 +295,13 @@ TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, co
         loss = torch::nn::functional::cross_entropy(logits, y);
       }
       loss.backward();
+      torch::Tensor step_loss = loss.detach();
+      if (dp) step_loss = dp->reduce_gradients(net, step_loss, x.size(0));  // global-batch gradients and loss
       if (opts.after_backward) opts.after_backward(net);
       optimizer->step();
       ++iter;
       images += x.size(0);
-      loss_window += loss.detach();
+      loss_window += step_loss;
       ++window_n;
       train_seconds += std::chrono::duration<double>(clock() - step_start).count();
 
@@ -302,12 +310,16 @@ TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, co
         if (!window_finite()) return diverge();
       }
       progress.tick(1, log_now ? fmt::format("ep {}/{} loss {:.4f} lr {:.4g}", epoch + 1, t.epochs, last_loss, lr) : "");
-      if (ck_iters.count(iter)) save_checkpoint("iter-" + std::to_string(iter));
+      if (ck_iters.count(iter)) {
+        if (dp) dp->sync_state(net);
+        save_checkpoint("iter-" + std::to_string(iter));
+      }
     }
     if (!window_finite()) return diverge();
 
     // End of epoch E = epoch + 1: un-augmented train metrics, test metrics, checkpoints.
     const int64_t E = epoch + 1;
+    if (dp) dp->sync_state(net);
     S.train = evaluate(net, *in.train_eval, dev, t.eval_batch, t.eval_train_subset);
     S.test = evaluate(net, *in.test, dev, t.eval_batch, 0);
     if (!std::isfinite(S.train.loss)) {
@@ -315,7 +327,8 @@ TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, co
       return diverge();
     }
     const double epoch_seconds = std::chrono::duration<double>(clock() - epoch_start).count();
-    append_jsonl(metrics_path, {{"epoch", E},
+    if (writer)
+      append_jsonl(metrics_path, {{"epoch", E},
                                 {"iter", iter},
                                 {"lr", lr},
                                 {"train_loss", S.train.loss},

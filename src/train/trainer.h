@@ -27,11 +27,29 @@ class BatchSource {
   virtual Batch batch(int64_t epoch, int64_t index) = 0;  // CPU tensors
 };
 
+// How a data-parallel driver (src/dist/data_parallel.h) takes part in training. The trainer
+// calls these at points where every rank is at the same iteration; null in RunOptions = one process.
+class DataParallelHooks {
+ public:
+  virtual ~DataParallelHooks() = default;
+  virtual int rank() const = 0;   // this process takes slice `rank` of `world` of every global batch;
+  virtual int world() const = 0;  // only rank 0 writes files (the others still read a run folder to resume)
+  // Before the first step (after a resume was loaded), e.g. broadcast the weights from rank 0.
+  virtual void on_start(Network& net, int64_t start_iter) = 0;
+  // After backward(): makes the gradients those of the global batch and returns the global
+  // batch's mean loss, given this rank's mean loss over its `local_examples` examples.
+  virtual torch::Tensor reduce_gradients(Network& net, const torch::Tensor& local_loss, int64_t local_examples) = 0;
+  // Before end-of-epoch evaluation and iteration checkpoints, e.g. average BN running statistics.
+  virtual void sync_state(Network& net) = 0;
+};
+
 struct RunOptions {
   torch::Device device = torch::kCPU;
   bool quiet = false;
   // Called after backward() and before the optimizer step (e.g. a data-parallel gradient all-reduce).
   std::function<void(Network&)> after_backward;
+  // Data-parallel training (not owned; see DataParallelHooks). run_training shards the loader.
+  DataParallelHooks* data_parallel = nullptr;
 };
 
 struct CheckpointRecord {
