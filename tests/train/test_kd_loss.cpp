@@ -10,8 +10,9 @@ using namespace closerlook;
 namespace {
 // alpha T^2 mean_i sum_c pt log(pt/ps) + (1-alpha) mean_i -log softmax(zs)_y, in double loops.
 double kd_direct(const torch::Tensor& zs, const torch::Tensor& zt, const torch::Tensor& y, double T, double alpha) {
-  auto s = zs.to(torch::kDouble).accessor<double, 2>();
-  auto t = zt.to(torch::kDouble).accessor<double, 2>();
+  auto zs64 = zs.to(torch::kDouble).contiguous(), zt64 = zt.to(torch::kDouble).contiguous();
+  auto s = zs64.accessor<double, 2>();
+  auto t = zt64.accessor<double, 2>();
   auto lab = y.accessor<int64_t, 1>();
   const int64_t n = zs.size(0), c = zs.size(1);
   double kl = 0, ce = 0;
@@ -23,7 +24,8 @@ double kd_direct(const torch::Tensor& zs, const torch::Tensor& zt, const torch::
       z1 += std::exp(s[i][k]);
     }
     for (int64_t k = 0; k < c; ++k) {
-      const double pt = std::exp(t[i][k] / T) / zt_t, ps = std::exp(s[i][k] / T) / zs_t;
+      const double pt = std::exp(t[i][k] / T) / zt_t;
+      const double ps = std::exp(s[i][k] / T) / zs_t;
       kl += pt * std::log(pt / ps);
     }
     ce += -std::log(std::exp(s[i][lab[i]]) / z1);
