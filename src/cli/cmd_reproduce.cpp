@@ -1,6 +1,7 @@
 // closerlook reproduce: every study of the paper end to end, resumable, one command.
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -38,6 +39,12 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
     const std::string presets = std::string(CL_SOURCE_DIR) + "/configs/presets";
     const std::string path = find_preset(args->preset, presets);
     ReproduceConfig cfg = load_reproduce_config(path, args->sets);
+    // One study: plan just that study (and its summary), so summary.json covers what ran.
+    if (!args->study.empty()) {
+      if (std::find(cfg.studies.begin(), cfg.studies.end(), args->study) == cfg.studies.end())
+        throw_bad_input("--study '" + args->study + "': not a study of this preset (" + path + ")");
+      cfg.studies = {args->study};
+    }
     ReproduceOptions ro;
     ro.out_dir = args->out.empty() ? "runs/" + std::filesystem::path(path).stem().string() : args->out;
     ro.seeds = args->seeds;
@@ -48,7 +55,6 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
       return;
     }
     PlanRunOptions po;
-    po.study = args->study;
     po.device = device;
     po.step_index = args->step;
     if (po.step_index < 0)

@@ -1,5 +1,6 @@
 #include "studies/reproduce.h"
 
+#include <ctime>
 #include <map>
 #include <sstream>
 
@@ -51,7 +52,20 @@ Plan build_reproduce_plan(const ReproduceConfig& cfg, const ReproduceOptions& op
                 checks.push_back(to_json(c));
                 claims.push_back(to_report_claim(c));
               }
-              nlohmann::json summary = {{"preset", source},
+              const nlohmann::json rt = runtime_metadata();
+              char date[64];
+              std::time_t now = std::time(nullptr);
+              std::strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+              nlohmann::json summary = {{"metadata",
+                                         {{"preset", source},
+                                          {"config_hash", content_hash(preset.dump())},
+                                          {"git_commit", rt.value("git_commit", "unknown")},
+                                          {"machine", rt.value("hostname", "unknown")},
+                                          {"date", date},
+                                          {"libtorch_version", rt.value("libtorch_version", "")},
+                                          {"threads", std::to_string(rt.value("threads", 0))},
+                                          {"seeds", std::to_string(seeds)}}},
+                                        {"preset", source},
                                         {"config_hash", content_hash(preset.dump())},
                                         {"seeds", seeds},
                                         {"runtime", runtime_metadata()},

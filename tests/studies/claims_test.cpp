@@ -24,8 +24,8 @@ TEST(Claims, BarrierHeightIsTheMaxAboveTheChord) {
   auto t = linspace(5);
   EXPECT_NEAR(barrier_height(t, bump(t, 0.2, 0.4, 1.5)), 1.5, 1e-12);
   EXPECT_NEAR(barrier_height(t, bump(t, 0.2, 0.4, 0.0)), 0.0, 1e-12);
-  // A valley is a negative barrier.
-  EXPECT_LT(barrier_height(t, bump(t, 1.0, 1.0, -0.5)), 0.0);
+  // A valley has no barrier: the endpoints themselves bound it below by 0.
+  EXPECT_DOUBLE_EQ(barrier_height(t, bump(t, 1.0, 1.0, -0.5)), 0.0);
 }
 
 TEST(Claims, SgdrBarrierAndCurveVerdictsFollowTheNumbers) {
