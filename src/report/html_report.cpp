@@ -239,12 +239,19 @@ void write_claims_section(std::ostringstream& h, const json& claims, const std::
 }
 
 void write_table_figure(std::ostringstream& h, const json& f) {
+  // A column whose cells are all numbers (or empty) is right-aligned, header included.
+  const json& cols = f["columns"];
+  std::vector<bool> numeric(cols.size(), true);
+  for (const auto& row : f["rows"])
+    for (size_t j = 0; j < cols.size(); ++j)
+      if (!row[j].is_number() && !row[j].is_null()) numeric[j] = false;
   h << "<h3>" << esc(f["title"]) << "</h3>\n<table class=\"data\"><thead><tr>";
-  for (const auto& c : f["columns"]) h << "<th>" << esc(c) << "</th>";
+  for (size_t j = 0; j < cols.size(); ++j) h << (numeric[j] ? "<th class=\"num\">" : "<th>") << esc(cols[j]) << "</th>";
   h << "</tr></thead><tbody>\n";
   for (const auto& row : f["rows"]) {
     h << "<tr>";
-    for (const auto& v : row) h << (v.is_number() ? "<td class=\"num\">" : "<td>") << esc(cell_text(v)) << "</td>";
+    for (size_t j = 0; j < cols.size(); ++j)
+      h << (numeric[j] ? "<td class=\"num\">" : "<td>") << esc(cell_text(row[j])) << "</td>";
     h << "</tr>\n";
   }
   h << "</tbody></table>\n";

@@ -38,6 +38,7 @@ figcaption .files a { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, mono
 table.data, table.claims { border-collapse: collapse; width: 100%; font-size: 13.5px; background: var(--card); }
 table.data th, table.data td, table.claims th, table.claims td { border-bottom: 1px solid var(--line); padding: 5px 9px; text-align: left; vertical-align: top; }
 table.data th, table.claims th { background: #eef1f6; font-weight: 600; }
+table.data th.num { text-align: right; }
 table.data td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12.5px; }
 .claims-wrap { border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
 .verdict { display: inline-block; padding: 1px 9px; border-radius: 10px; font-weight: 600; font-size: 12.5px; white-space: nowrap; }
@@ -223,6 +224,16 @@ const char* const kReportRenderJs = R"JS(
     (o.hlines || []).forEach(function (r) { refLine(r, false); });
   }
 
+  // A horizontal legend along the bottom edge of the figure, with room reserved for its rows
+  // (about 190 px an entry).
+  function legendAtBottom(layout, entries, el) {
+    var perRow = Math.max(1, Math.floor(((el.clientWidth || 600) - 40) / 190));
+    layout.legend.orientation = 'h';
+    layout.legend.x = 0; layout.legend.xanchor = 'left';
+    layout.legend.yref = 'container'; layout.legend.y = 0; layout.legend.yanchor = 'bottom';
+    layout.margin.b += 8 + 22 * Math.ceil(entries / perRow);
+  }
+
   function lineFigure(f, el) {
     var layout = baseLayout(f, 420, el);
     var xs = f.x.categories ? function (x) { return x.map(function (i) { return f.x.categories[i]; }); } : function (x) { return x; };
@@ -257,10 +268,14 @@ const char* const kReportRenderJs = R"JS(
       else if (decades >= 1) layout[a[0]].dtick = 'D2';
     });
     addOverlays(f, data, layout, false);
-    // Legend to the right of the plot (past the second axis, if there is one).
-    layout.legend.x = f.y2 ? 1.1 : 1.02;
-    layout.legend.xanchor = 'left';
-    layout.legend.y = 1;
+    if ((el.clientWidth || 800) < 760) {
+      legendAtBottom(layout, data.length, el);  // a narrow (half-width) figure keeps its width for the plot
+    } else {
+      // Legend to the right of the plot (past the second axis, if there is one).
+      layout.legend.x = f.y2 ? 1.1 : 1.02;
+      layout.legend.xanchor = 'left';
+      layout.legend.y = 1;
+    }
     return { data: data, layout: layout };
   }
 
@@ -322,16 +337,9 @@ const char* const kReportRenderJs = R"JS(
     layout.xaxis.showgrid = false; layout.yaxis.showgrid = false;
     layout.xaxis.range = [f.x.values[0], f.x.values[f.x.values.length - 1]];
     layout.yaxis.range = [f.y.values[0], f.y.values[f.y.values.length - 1]];
-    // Legend along the bottom edge of the figure: the colour bar holds the right-hand side, and
-    // above the plot it would cover the map. Reserve room for its rows (about 190 px an entry).
-    var entries = data.length - 1;
-    if (entries > 0) {
-      var perRow = Math.max(1, Math.floor(((el.clientWidth || 600) - 40) / 190));
-      layout.legend.orientation = 'h';
-      layout.legend.x = 0; layout.legend.xanchor = 'left';
-      layout.legend.yref = 'container'; layout.legend.y = 0; layout.legend.yanchor = 'bottom';
-      layout.margin.b += 8 + 22 * Math.ceil(entries / perRow);
-    }
+    // Legend along the bottom edge: the colour bar holds the right-hand side, and above the plot
+    // it would cover the map.
+    if (data.length > 1) legendAtBottom(layout, data.length - 1, el);
     // Equal scales shrink the plot area rather than widen the axis past the grid.
     if (f.layout && f.layout.equal_aspect) layout.xaxis.constrain = layout.yaxis.constrain = 'domain';
     return { data: data, layout: layout };
