@@ -87,6 +87,30 @@ void truncate_metrics(const std::string& path, int64_t epoch) {
 
 }  // namespace
 
+CurveStep curve_step(const Curve& curve, const std::vector<double>& c, Network& work, const torch::Tensor& x,
+                     const torch::Tensor& y, double weight_decay) {
+  auto params = work.parameters();
+  CurveStep st;
+  st.w = curve.point_from_coefficients(c);
+  unflatten_into(st.w, params);
+  for (auto& p : params)
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  work.train(true);
+  auto logits = work.forward(x);
+  auto ce = torch::nn::functional::cross_entropy(logits, y);
+  ce.backward();
+  st.nll = ce.item<double>();
+  st.loss = st.nll + 0.5 * weight_decay * st.w.to(torch::kFloat64).pow(2).sum().item<double>();
+  torch::NoGradGuard ng;
+  st.wrong = logits.argmax(1).ne(y).sum().item<int64_t>();
+  std::vector<torch::Tensor> grads;
+  grads.reserve(params.size());
+  for (auto& p : params) grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
+  st.grad = flatten_tensors(grads, curve.bends().scalar_type());
+  if (weight_decay > 0) st.grad.add_(st.w, weight_decay);  // the penalty's gradient at w(t)
+  return st;
+}
+
 CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train, const AugmentSpec& aug,
                               torch::Device device, const CurveTrainOptions& opts, const std::string& out_dir,
                               bool quiet) {
@@ -105,7 +129,6 @@ CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train,
   for (int j = 0; j < B; ++j)
     if (!curve.fixed()[j]) free_bends.push_back(j);
 
-  auto params = work.parameters();
   torch::Tensor momentum = torch::zeros_like(curve.bends());
   ResumeState rs;
   const bool files = !out_dir.empty();
@@ -137,6 +160,10 @@ CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train,
   const double wd = opts.weight_decay;
 
   for (int64_t epoch = rs.epoch + 1; epoch <= opts.epochs; ++epoch) {
+    if (opts.stop_after > 0 && epoch > opts.stop_after) {
+      sum.status = "interrupted";
+      break;
+    }
     const auto t_start = std::chrono::steady_clock::now();
     const double lr = garipov_curve_lr(opts.lr, epoch, opts.epochs);
     torch::manual_seed(mix_keys({opts.seed, static_cast<uint64_t>(epoch), 0xD80F0A7ULL}));  // dropout
@@ -152,39 +179,25 @@ CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train,
       const int64_t b = batch.x.size(0);
       if (b < 2) continue;  // a single example: BatchNorm cannot run in train mode
       const auto c = curve.coefficients(curve_sample_t(opts.seed, epoch, i));
-      torch::Tensor w = curve.point_from_coefficients(c);  // flat, dtype of the bends
-      unflatten_into(w, params);
-      for (auto& p : params)
-        if (p.grad().defined()) p.mutable_grad().zero_();
       auto x = batch.x.to(device), y = batch.y.to(device);
-      auto logits = work.forward(x);
-      auto ce = torch::nn::functional::cross_entropy(logits, y);
-      ce.backward();
-      const double nll = ce.item<double>();
-      const double sq = w.to(torch::kFloat64).pow(2).sum().item<double>();
-      const double loss = nll + 0.5 * wd * sq;
-      if (!std::isfinite(loss)) {
+      CurveStep step = curve_step(curve, c, work, x, y, wd);
+      if (!std::isfinite(step.loss)) {
         diverged = true;
         break;
       }
       {
         torch::NoGradGuard ng;
-        std::vector<torch::Tensor> grads;
-        grads.reserve(params.size());
-        for (auto& p : params) grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
-        // dL/dw(t) including the penalty's gradient wd * w(t); then the chain rule per bend.
-        torch::Tensor g = flatten_tensors(grads, curve.bends().scalar_type());
-        if (wd > 0) g.add_(w, wd);
         for (int j : free_bends) {
           if (c[j] == 0.0 && opts.momentum == 0.0) continue;
           auto buf = momentum[j];
-          buf.mul_(opts.momentum).add_(g, c[j]);
+          buf.mul_(opts.momentum).add_(step.grad, c[j]);
           curve.bends()[j].add_(buf, -lr);
         }
       }
+      const double loss = step.loss, nll = step.nll;
+      wrong += step.wrong;
       loss_sum += loss * b;
       nll_sum += nll * b;
-      wrong += logits.argmax(1).ne(y).sum().item<int64_t>();
       seen += b;
       progress.tick(1, "loss " + std::to_string(loss));
     }

@@ -35,11 +35,14 @@ struct CurveTrainOptions {
   uint64_t seed = 1;
   bool fix_start = true, fix_end = true;
   int64_t save_every = 0;  // also keep checkpoints/epoch-<E>.bends.npy every k epochs (0: no)
+  // Not part of the configuration: end this session after this many epochs in total (0: run to
+  // the end), with status "interrupted"; calling again resumes (time-boxing, tests).
+  int64_t stop_after = 0;
   nlohmann::json to_json() const;
 };
 
 struct CurveTrainSummary {
-  std::string status;          // completed | diverged
+  std::string status;          // completed | diverged | interrupted
   bool already_done = false;   // the folder already held the finished curve
   int64_t epoch = 0;           // epochs completed
   double loss = std::numeric_limits<double>::quiet_NaN();   // last epoch's mean CE + 0.5 wd ||w(t)||^2
@@ -58,6 +61,18 @@ struct CurveTrainSummary {
 CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train, const AugmentSpec& aug,
                               torch::Device device, const CurveTrainOptions& opts, const std::string& out_dir,
                               bool quiet = false);
+
+// One minibatch at curve coefficients `c`: writes w(t) into `work`, runs forward + backward in
+// train mode, and returns dL/dw(t) of L = CE + 0.5 wd ||w(t)||^2 as a flat vector (dtype of the
+// bends). Free bend j's gradient is c_j * grad (the chain rule through w(t) = sum_j c_j theta_j).
+struct CurveStep {
+  torch::Tensor w;      // w(t), flat
+  torch::Tensor grad;   // dL/dw(t), flat
+  double nll = 0, loss = 0;
+  int64_t wrong = 0;    // misclassified examples of the batch (train mode)
+};
+CurveStep curve_step(const Curve& curve, const std::vector<double>& c, Network& work, const torch::Tensor& x,
+                     const torch::Tensor& y, double weight_decay);
 
 // The t of minibatch `index` in `epoch` (uniform in [0, 1), a pure function of its keys).
 double curve_sample_t(uint64_t seed, int64_t epoch, int64_t index);

@@ -1,0 +1,211 @@
+// Loss-surface commands: `interpolate`, `connect`, `curve-eval`, `plane`, `plane-merge`
+// (docs/surface.md). Each prints a JSON summary on stdout; files go to --out.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/json_io.h"
+#include "surface/jobs.h"
+
+namespace closerlook {
+namespace {
+
+// Options every evaluating command shares.
+struct EvalArgs {
+  CommonOptions common;
+  int64_t bn_samples = 0, train_samples = 0, test_samples = 0;
+  int64_t batch = 1000, bn_batch = 500;
+  double wd = -1;
+  uint64_t subset_seed = 0;
+  std::vector<std::string> sets;
+};
+
+void add_eval_options(CLI::App* cmd, EvalArgs& a) {
+  add_common_options(cmd, a.common);
+  cmd->add_option("--bn-samples", a.bn_samples,
+                  "Training examples for BN recalibration at each point (0 = all; else a fixed seeded subset)")
+      ->capture_default_str();
+  cmd->add_option("--train-samples", a.train_samples,
+                  "Training examples for train loss/error (0 = all, -1 = skip)")
+      ->capture_default_str();
+  cmd->add_option("--test-samples", a.test_samples, "Test examples (0 = all, -1 = skip)")->capture_default_str();
+  cmd->add_option("--batch", a.batch, "Evaluation batch size")->capture_default_str();
+  cmd->add_option("--bn-batch", a.bn_batch, "BN recalibration batch size")->capture_default_str();
+  cmd->add_option("--wd", a.wd,
+                  "Weight decay in *_loss = nll + wd/2 ||w||^2 (default: the run's [train].weight_decay, "
+                  "or the curve's)");
+  cmd->add_option("--subset-seed", a.subset_seed, "Seed of the subsets' permutation")->capture_default_str();
+  cmd->add_option("--set", a.sets, "Override a data key of the source run: --set data.train_subset=10000");
+}
+
+SurfaceCommon to_common(const EvalArgs& a) {
+  SurfaceCommon c;
+  c.device = apply_common_options(a.common);
+  c.quiet = a.common.quiet;
+  c.eval.bn_samples = a.bn_samples;
+  c.eval.train_samples = a.train_samples;
+  c.eval.test_samples = a.test_samples;
+  c.eval.batch_size = a.batch;
+  c.eval.bn_batch_size = a.bn_batch;
+  c.eval.weight_decay = a.wd;
+  c.eval.subset_seed = a.subset_seed;
+  c.data_overrides = a.sets;
+  return c;
+}
+
+std::pair<int, int> parse_shard(const std::string& s) {
+  const auto slash = s.find('/');
+  try {
+    if (slash != std::string::npos) {
+      const int i = std::stoi(s.substr(0, slash)), n = std::stoi(s.substr(slash + 1));
+      if (n >= 1 && i >= 0 && i < n) return {i, n};
+    }
+  } catch (const std::exception&) {
+  }
+  throw_bad_input("--shard '" + s + "': expected i/n with 0 <= i < n, e.g. 0/4");
+}
+
+struct InterpolateArgs {
+  EvalArgs eval;
+  InterpolateJob job;
+};
+
+struct ConnectArgs {
+  CommonOptions common;
+  ConnectJob job;
+  std::string type = "bezier";
+  bool free_start = false, free_end = false;
+};
+
+struct CurveEvalArgs {
+  EvalArgs eval;
+  CurveEvalJob job;
+  bool no_line = false;
+};
+
+struct PlaneArgs {
+  EvalArgs eval;
+  PlaneJob job;
+  std::string shard = "0/1";
+};
+
+struct MergeArgs {
+  std::vector<std::string> dirs;
+  std::string out;
+};
+
+const CommandRegistrar reg(40, [](CLI::App& app) {
+  {
+    auto a = std::make_shared<InterpolateArgs>();
+    auto* cmd = app.add_subcommand(
+        "interpolate", "Loss/error along the straight line between checkpoints (or through a sequence), BN recalibrated");
+    cmd->add_option("checkpoints", a->job.checkpoints, "Two or more <run>/checkpoints/<tag>.pt")->required();
+    cmd->add_option("--out", a->job.out_dir, "Output folder")->required();
+    cmd->add_option("--points", a->job.path.points, "Points per segment (ends included)")->capture_default_str();
+    cmd->add_option("--t-min", a->job.path.t_min, "Start of the range (< 0 extends beyond the first checkpoint)")
+        ->capture_default_str();
+    cmd->add_option("--t-max", a->job.path.t_max,
+                    "End of the range (default: the last checkpoint; > 1 extends a line beyond it)");
+    add_eval_options(cmd, a->eval);
+    cmd->callback([a] {
+      a->job.common = to_common(a->eval);
+      Profile p = run_interpolation(a->job);
+      std::cout << nlohmann::json({{"out", a->job.out_dir}, {"kind", p.kind}, {"length", p.length()},
+                                   {"summary", p.summary()}})
+                       .dump(2)
+                << std::endl;
+    });
+  }
+  {
+    auto a = std::make_shared<ConnectArgs>();
+    auto* cmd = app.add_subcommand("connect", "Train a Bezier/PolyChain curve between two checkpoints (Garipov et al.)");
+    cmd->add_option("start", a->job.start, "Start checkpoint")->required();
+    cmd->add_option("end", a->job.end, "End checkpoint")->required();
+    cmd->add_option("--out", a->job.out_dir, "Curve folder (resumed if it holds this curve)")->required();
+    cmd->add_option("--curve", a->type, "bezier | polychain")->capture_default_str();
+    cmd->add_option("--bends", a->job.curve.bends, "Number of bends incl. the endpoints (>= 3)")->capture_default_str();
+    cmd->add_option("--epochs", a->job.curve.epochs, "Epochs")->capture_default_str();
+    cmd->add_option("--lr", a->job.curve.lr, "Base learning rate (Garipov schedule)")->capture_default_str();
+    cmd->add_option("--momentum", a->job.curve.momentum, "SGD momentum")->capture_default_str();
+    cmd->add_option("--wd", a->job.curve.weight_decay, "Weight decay on w(t)")->capture_default_str();
+    cmd->add_option("--batch", a->job.curve.batch_size, "Batch size")->capture_default_str();
+    cmd->add_option("--seed", a->job.curve.seed, "Seed (batches, t, dropout)")->capture_default_str();
+    cmd->add_option("--save-every", a->job.curve.save_every, "Keep checkpoints/epoch-<E>.bends.npy every k epochs");
+    cmd->add_option("--stop-after", a->job.curve.stop_after, "End this session after epoch E (resume later)");
+    cmd->add_flag("--free-start", a->free_start, "Let the start bend move");
+    cmd->add_flag("--free-end", a->free_end, "Let the end bend move");
+    cmd->add_option("--set", a->job.data_overrides, "Override a data key of the start run: --set data.augment=false");
+    add_common_options(cmd, a->common);
+    cmd->callback([a] {
+      a->job.device = apply_common_options(a->common);
+      a->job.quiet = a->common.quiet;
+      a->job.curve.type = parse_curve_type(a->type);
+      CL_CHECK_INPUT(a->job.curve.bends >= 3, "--bends must be >= 3, got " + std::to_string(a->job.curve.bends));
+      a->job.curve.fix_start = !a->free_start;
+      a->job.curve.fix_end = !a->free_end;
+      auto s = run_connect(a->job);
+      auto j = s.to_json();
+      j["out"] = a->job.out_dir;
+      j["already_done"] = s.already_done;
+      std::cout << j.dump(2) << std::endl;
+      if (s.status == "diverged") throw Error(ExitCode::Diverged, a->job.out_dir + ": curve training diverged");
+    });
+  }
+  {
+    auto a = std::make_shared<CurveEvalArgs>();
+    auto* cmd = app.add_subcommand("curve-eval", "Loss/error along a trained curve and the straight line, BN recalibrated");
+    cmd->add_option("curve_dir", a->job.curve_dir, "Curve folder written by `connect`")->required();
+    cmd->add_option("--out", a->job.out_dir, "Output folder (default: <curve>/eval)");
+    cmd->add_option("--points", a->job.path.points, "Points along t in [0, 1]")->capture_default_str();
+    cmd->add_flag("--no-line", a->no_line, "Skip the straight line between the endpoints");
+    add_eval_options(cmd, a->eval);
+    cmd->callback([a] {
+      a->job.common = to_common(a->eval);
+      a->job.with_line = !a->no_line;
+      auto r = run_curve_eval(a->job);
+      auto s = r.summary;
+      s.erase("settings");
+      std::cout << s.dump(2) << std::endl;
+    });
+  }
+  {
+    auto a = std::make_shared<PlaneArgs>();
+    auto* cmd = app.add_subcommand("plane", "Loss/error over the plane through three weight vectors (grid, shards)");
+    cmd->add_option("checkpoints", a->job.checkpoints, "W0 W1 W2 checkpoints (or use --curve)");
+    cmd->add_option("--curve", a->job.curve_dir, "Curve folder: the plane through bend 0, a middle bend, the last bend");
+    cmd->add_option("--bend", a->job.bend, "With --curve: the bend spanning v (default: the middle one)");
+    cmd->add_option("--project", a->job.project, "Further checkpoints to project onto the plane (repeatable)");
+    cmd->add_option("--out", a->job.out_dir, "Output folder")->required();
+    cmd->add_option("--grid", a->job.plane.grid, "Grid points per axis")->capture_default_str();
+    cmd->add_option("--margin", a->job.plane.margin, "Margin around the points (alpha/beta units)")->capture_default_str();
+    cmd->add_option("--curve-points", a->job.plane.curve_points, "Curve points projected")->capture_default_str();
+    cmd->add_option("--save-every", a->job.plane.save_every, "Write the partial file every k cells")->capture_default_str();
+    cmd->add_option("--shard", a->shard, "Evaluate shard i of n (cells c with c % n == i); merge with plane-merge")
+        ->capture_default_str();
+    add_eval_options(cmd, a->eval);
+    cmd->callback([a] {
+      a->job.common = to_common(a->eval);
+      std::tie(a->job.plane.shard, a->job.plane.shards) = parse_shard(a->shard);
+      auto r = run_plane(a->job);
+      std::cout << nlohmann::json({{"out", r.dir}, {"complete", r.complete}, {"cells_evaluated", r.cells_evaluated},
+                                   {"cells_total", r.cells_total}})
+                       .dump(2)
+                << std::endl;
+    });
+  }
+  {
+    auto a = std::make_shared<MergeArgs>();
+    auto* cmd = app.add_subcommand("plane-merge", "Merge the shards of a plane into its final outputs");
+    cmd->add_option("dirs", a->dirs, "Folders holding plane-setup.json and partial-<i>-of-<n>.npy files")->required();
+    cmd->add_option("--out", a->out, "Output folder (default: the first folder)");
+    cmd->callback([a] {
+      const std::string out = a->out.empty() ? a->dirs.front() : a->out;
+      merge_plane_shards(a->dirs, out);
+      std::cout << nlohmann::json({{"out", out}, {"complete", true}}).dump(2) << std::endl;
+    });
+  }
+});
+
+}  // namespace
+}  // namespace closerlook

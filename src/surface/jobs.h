@@ -1,0 +1,79 @@
+// File-level entry points of the surface tools, used by the CLI (cmd_surface.cpp) and the study
+// pipeline: each takes checkpoint/curve folders and an output folder, loads the networks and the
+// run's data, and writes documented files (docs/surface.md). All are resumable/idempotent.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "surface/curve_training.h"
+#include "surface/path_eval.h"
+#include "surface/plane.h"
+#include "surface/point_eval.h"
+#include "surface/profile.h"
+
+namespace closerlook {
+
+// Shared by every job.
+struct SurfaceCommon {
+  EvalSettings eval;                        // eval.weight_decay < 0: from the source run/curve
+  std::vector<std::string> data_overrides;  // "data.key=value"
+  torch::Device device = torch::kCPU;
+  bool quiet = false;
+  SurfaceCommon() { eval.weight_decay = -1; }
+};
+
+// Straight line between two checkpoints, or the polygonal path through several:
+// writes <out>/line.{json,csv,npy} (two checkpoints) or <out>/path.{json,csv,npy}.
+struct InterpolateJob {
+  std::vector<std::string> checkpoints;  // >= 2, same architecture
+  std::string out_dir;
+  PathOptions path;
+  SurfaceCommon common;
+};
+Profile run_interpolation(const InterpolateJob& job);
+
+// Trains a curve between two checkpoints into a curve folder:
+//   config.json ({"config": {"data", "curve", "start", "end"}, "model_spec", "runtime", "config_hash"}),
+//   curve.json + bends.npy, metrics.jsonl, summary.json, checkpoints/last.state.pt,
+//   checkpoints/bend-<j>.pt (each bend as a network, BN recalibrated on up to 10k training examples).
+// Resumes an unfinished folder of the same config; a finished one is left as is.
+struct ConnectJob {
+  std::string start, end, out_dir;
+  CurveTrainOptions curve;
+  std::vector<std::string> data_overrides;
+  torch::Device device = torch::kCPU;
+  bool quiet = false;
+};
+CurveTrainSummary run_connect(const ConnectJob& job);
+
+// Evaluates a trained curve (and, with `with_line`, the straight line between its endpoints) at
+// path.points t's: writes <out>/curve.{json,csv,npy} and <out>/line.{json,csv,npy} plus
+// <out>/curve_eval.json (both summaries and the barrier comparison). out_dir "" = <curve>/eval.
+struct CurveEvalJob {
+  std::string curve_dir, out_dir;
+  PathOptions path;
+  bool with_line = true;
+  SurfaceCommon common;
+};
+struct CurveEvalResult {
+  Profile curve, line;  // line empty without with_line
+  nlohmann::json summary;
+};
+CurveEvalResult run_curve_eval(const CurveEvalJob& job);
+
+// A plane through three checkpoints, or through (bend 0, bend k, bend B-1) of a curve folder
+// (k = the middle bend by default), with further checkpoints projected.
+struct PlaneJob {
+  std::vector<std::string> checkpoints;  // W0 W1 W2 (empty when curve_dir is given)
+  std::string curve_dir;
+  int bend = -1;                         // with a curve: the bend spanning v (-1: (B-1)/2 rounded up)
+  std::vector<std::string> project;      // further checkpoints to project
+  std::string out_dir;
+  PlaneOptions plane;
+  SurfaceCommon common;
+};
+PlaneResult run_plane(const PlaneJob& job);
+
+}  // namespace closerlook
