@@ -107,7 +107,7 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
     if (m.size() != 1 || m[0] < 'A' || m[0] > 'F')
       throw_bad_input(path + ": key 'resilience.modes': unknown mode '" + m + "' (A-F)");
   c.resilience.large_batch = rs.get_int("large_batch", c.resilience.large_batch, 1, 1 << 20);
-  c.resilience.adam_lr = rs.get_double("adam_lr", c.resilience.adam_lr, 1e-8, 10);
+  c.resilience.adam_lr = rs.get_double("adam_lr", c.resilience.adam_lr, 1e-8, 1e6);
   c.resilience.small_weight_decay = rs.get_double("small_weight_decay", c.resilience.small_weight_decay, 0, 1);
   c.resilience.init_scale = rs.get_double("init_scale", c.resilience.init_scale, 1e-3, 100);
   c.resilience.tolerance = rs.get_double("tolerance", c.resilience.tolerance, 0, 1);
