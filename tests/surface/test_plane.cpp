@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "core/error.h"
 #include "core/atomic_file.h"
 #include "core/json_io.h"
 #include "core/npy.h"

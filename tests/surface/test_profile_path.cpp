@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "core/error.h"
 #include "core/atomic_file.h"
 #include "core/json_io.h"
 #include "surface/bn_recalibration.h"
