@@ -90,7 +90,7 @@ TEST(DistChild, Train) {
   opts.data_parallel = &dp;
   auto s = run_training(load_train_config(env_or("CL_TEST_CONFIG", "")), env_or("CL_TEST_OUT", ""), opts);
   EXPECT_EQ(s.status, "completed");
-  EXPECT_EQ(dp.steps_reduced(), s.iter);
+  if (!s.already_done) EXPECT_EQ(dp.steps_reduced(), s.iter);  // one gradient all-reduce per step
   std::printf("rank %d: %s, %lld iterations, test acc %.3f\n", comm->rank(), s.status.c_str(), (long long)s.iter,
               s.test.accuracy);
 }

@@ -18,14 +18,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Setup {
+struct ShardSetup {
   DataSplit data = tiny_split(48, 24);
   TinyNet a{3, true, 3, 1}, m{3, true, 3, 2}, b{3, true, 3, 3}, work{3, true, 3, 9};
   EvalSettings es;
   PlaneInputs in;
   PlaneOptions po;
   std::vector<double> ts{0.0, 0.25, 0.5, 0.75, 1.0};
-  Setup() {
+  ShardSetup() {
     at::set_num_threads(1);
     es.bn_batch_size = 16;
     es.weight_decay = 1e-3;
@@ -48,7 +48,7 @@ struct Setup {
 TEST(DistChild, Sharded) {
   if (!role()) GTEST_SKIP() << "child role (started by Sharded.TwoRanksEqualOneProcess)";
   auto comm = connect_from_env();
-  Setup s;
+  ShardSetup s;
   const std::string out = env_or("CL_TEST_OUT", "");
   PointEvaluator ev(s.work, s.data, torch::kCPU, s.es);
   auto r = evaluate_plane_sharded(*comm, ev, s.in, s.po, out + "/plane", {{"test", "sharded"}});
@@ -68,7 +68,7 @@ TEST(Sharded, TwoRanksEqualOneProcess) {
   auto cs = run_ranks("DistChild.Sharded", "sharded", 2, dir, {{"CL_TEST_OUT", dist}});
   for (const auto& c : cs) ASSERT_EQ(c.status, 0) << describe(cs);
 
-  Setup s;
+  ShardSetup s;
   PointEvaluator ev(s.work, s.data, torch::kCPU, s.es);
   auto r = evaluate_plane(ev, s.in, s.po, single + "/plane", {{"test", "sharded"}});
   ASSERT_TRUE(r.complete);
