@@ -14,8 +14,12 @@ int64_t svcca_directions(const Representation& rep, const SimilarityOptions& opt
   return rep.directions_for_variance(opts.svcca_variance);
 }
 
+const Subspace& cca_subspace(const Representation& rep, Measure measure, const SimilarityOptions& opts) {
+  return measure == Measure::Svcca ? rep.leading_directions(svcca_directions(rep, opts)) : rep.column_space();
+}
+
 SimilarityResult cca_similarity(const Representation& x, const Representation& y, Measure measure,
-                                const SimilarityOptions& opts) {
+                                const SimilarityOptions& opts, const torch::Tensor& basis_product) {
   if (!is_cca_family(measure))
     throw Error(ExitCode::Internal, "cca_similarity called with " + measure_name(measure));
   check_same_examples(x, y);
@@ -30,21 +34,15 @@ SimilarityResult cca_similarity(const Representation& x, const Representation& y
   for (const auto* rep : {&x, &y})
     r.warnings.insert(r.warnings.end(), rep->warnings().begin(), rep->warnings().end());
 
-  const Subspace* sx;
-  const Subspace* sy;
+  const Subspace* sx = &cca_subspace(x, measure, opts);
+  const Subspace* sy = &cca_subspace(y, measure, opts);
   if (measure == Measure::Svcca) {
-    const int64_t kx = svcca_directions(x, opts), ky = svcca_directions(y, opts);
-    for (auto [rep, k] : {std::make_pair(&x, kx), std::make_pair(&y, ky)})
-      if (opts.svcca_dims > 0 && k > rep->active_features())
+    for (const auto* rep : {&x, &y})
+      if (opts.svcca_dims > 0 && opts.svcca_dims > rep->active_features())
         r.warnings.push_back(fmt::format("{}: SVCCA asked for {} directions but it has {} non-constant features",
-                                         rep->name(), k, rep->active_features()));
-    sx = &x.leading_directions(kx);
-    sy = &y.leading_directions(ky);
+                                         rep->name(), opts.svcca_dims, rep->active_features()));
     r.details["explained_variance_x"] = sx->explained;
     r.details["explained_variance_y"] = sy->explained;
-  } else {
-    sx = &x.column_space();
-    sy = &y.column_space();
   }
   r.warnings.insert(r.warnings.end(), sx->warnings.begin(), sx->warnings.end());
   r.warnings.insert(r.warnings.end(), sy->warnings.begin(), sy->warnings.end());
@@ -70,7 +68,9 @@ SimilarityResult cca_similarity(const Representation& x, const Representation& y
         "examples -- the random-data baseline for mean rho^2 is about {:.3f}",
         measure_name(measure), double(x.n()) / kmax, x.n(), kmax, double(kmax) / double(x.n() - 1)));
 
-  const auto m = sx->basis.t().mm(sy->basis);  // kx x ky
+  const auto m = basis_product.defined() ? basis_product : sx->basis.t().mm(sy->basis);  // kx x ky
+  if (m.size(0) != sx->k || m.size(1) != sy->k)
+    throw Error(ExitCode::Internal, "cca_similarity: basis product has the wrong shape");
   torch::Tensor s, u, vh;
   if (measure == Measure::Pwcca) {
     std::tie(u, s, vh) = torch::linalg::svd(m, false, c10::nullopt);

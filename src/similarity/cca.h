@@ -13,10 +13,16 @@
 namespace closerlook {
 
 // measure must be Cca, Svcca or Pwcca. Inputs must have the same number of examples.
+// `basis_product`, when given, is cca_subspace(x)^T cca_subspace(y) computed by the caller (maps
+// batch these products into one GEMM per row); otherwise it is computed here.
 SimilarityResult cca_similarity(const Representation& x, const Representation& y, Measure measure,
-                                const SimilarityOptions& opts);
+                                const SimilarityOptions& opts, const torch::Tensor& basis_product = {});
 
 // Number of leading directions SVCCA keeps for `rep` under `opts` (fixed k or variance fraction).
 int64_t svcca_directions(const Representation& rep, const SimilarityOptions& opts);
+
+// The subspace a CCA-family measure compares for `rep`: the whole column space (CCA, PWCCA) or
+// the SVCCA directions. Cached inside `rep`.
+const Subspace& cca_subspace(const Representation& rep, Measure measure, const SimilarityOptions& opts);
 
 }  // namespace closerlook

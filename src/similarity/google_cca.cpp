@@ -110,7 +110,7 @@ SimilarityResult google_similarity(const torch::Tensor& x_in, const torch::Tenso
                                    const SimilarityOptions& opts, const std::string& x_name,
                                    const std::string& y_name) {
   if (!is_cca_family(measure))
-    throw_bad_input("--compat google applies to cca, svcca and pwcca only, not " + measure_name(measure));
+    throw Error(ExitCode::Internal, "google_similarity called with " + measure_name(measure));
   torch::NoGradGuard no_grad;
   auto x = as_f64_cpu(x_in), y = as_f64_cpu(y_in);
   SimilarityResult r;

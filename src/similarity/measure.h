@@ -25,6 +25,7 @@ inline bool is_symmetric(Measure m) { return m != Measure::Pwcca; }
 // Google: the semantics of google/svcca's cca_core.get_cca_similarity / pwcca.compute_pwcca
 // (covariance rescaling, epsilon pruning of small-variance neurons, eps*I regularisation,
 // pinv + eigh inverse square root, 0.98 sum_threshold mean) so published numbers reproduce.
+// Applies to the CCA family only; CKA follows Kornblith et al. in both modes.
 enum class Compat { Clean, Google };
 std::string compat_name(Compat c);
 Compat parse_compat(const std::string& name);

@@ -17,7 +17,8 @@ RepresentationOptions representation_options(const SimilarityOptions& opts) {
 SimilarityResult similarity(const Representation& x, const Representation& y, Measure measure,
                             const SimilarityOptions& opts) {
   validate_options(opts);
-  if (opts.compat == Compat::Google) {
+  // The compatibility mode concerns the CCA family; CKA is Kornblith's formulas either way.
+  if (opts.compat == Compat::Google && is_cca_family(measure)) {
     if (x.n() != y.n())
       throw_bad_input(x.name() + " has " + std::to_string(x.n()) + " examples but " + y.name() + " has " +
                       std::to_string(y.n()));

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "core/npy.h"
+#include "similarity/cca.h"
 #include "similarity/representation.h"
 #include "similarity/similarity.h"
 #include "similarity/streaming_cka.h"
@@ -98,7 +99,7 @@ std::vector<SimilarityMap> compute_maps(const std::vector<Source>& sources, cons
   for (Measure m : measures) {
     SimilarityMap map;
     map.measure = m;
-    map.compat = opts.compat;
+    map.compat = is_cca_family(m) ? opts.compat : Compat::Clean;
     map.values = torch::full({rows, cols}, std::nan(""), torch::kFloat64);
     map.settings = options_json(opts, m);
     std::set<std::string> seen;
@@ -117,7 +118,7 @@ std::vector<SimilarityMap> compute_maps(const std::vector<Source>& sources, cons
       cell_pair[c] = it->second;
     }
     std::vector<double> values(pairs.size());
-    const bool streamed = opts.compat == Compat::Clean && (m == Measure::CkaLinear || m == Measure::CkaDebiased);
+    const bool streamed = m == Measure::CkaLinear || m == Measure::CkaDebiased;
     if (streamed) {
       std::vector<std::string> names;
       std::vector<int64_t> widths;
@@ -135,6 +136,31 @@ std::vector<SimilarityMap> compute_maps(const std::vector<Source>& sources, cons
       }
       values = m == Measure::CkaLinear ? acc.linear_cka() : acc.debiased_cka();
       for (size_t i = 0; i < sources.size(); ++i) add_unique(map.warnings, seen, rep(int64_t(i)).warnings());
+    } else if (opts.compat == Compat::Clean && (m == Measure::Cca || m == Measure::Svcca)) {
+      // One GEMM per row representation against the concatenated bases of its partners.
+      std::map<int64_t, std::vector<size_t>> by_x;
+      for (size_t k = 0; k < pairs.size(); ++k) by_x[pairs[k].first].push_back(k);
+      std::map<std::vector<int64_t>, torch::Tensor> concatenated;
+      torch::NoGradGuard no_grad;
+      for (const auto& [xi, ks] : by_x) {
+        std::vector<int64_t> ys;
+        for (size_t k : ks) ys.push_back(pairs[k].second);
+        auto it = concatenated.find(ys);
+        if (it == concatenated.end()) {
+          std::vector<torch::Tensor> bases;
+          for (int64_t yi : ys) bases.push_back(cca_subspace(rep(yi), m, opts).basis);
+          it = concatenated.emplace(ys, torch::cat(bases, 1)).first;
+        }
+        const auto product = cca_subspace(rep(xi), m, opts).basis.t().mm(it->second);
+        int64_t off = 0;
+        for (size_t k : ks) {
+          const int64_t ky = cca_subspace(rep(pairs[k].second), m, opts).k;
+          const auto r = cca_similarity(rep(xi), rep(pairs[k].second), m, opts, product.slice(1, off, off + ky));
+          off += ky;
+          values[k] = r.value;
+          add_unique(map.warnings, seen, r.warnings);
+        }
+      }
     } else {
       for (size_t k = 0; k < pairs.size(); ++k) {
         const auto r = similarity(rep(pairs[k].first), rep(pairs[k].second), m, opts);

@@ -65,14 +65,22 @@ void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
   std::map<int64_t, std::vector<size_t>> by_left;
   for (size_t k = 0; k < pairs_.size(); ++k)
     if (pairs_[k].first != pairs_[k].second) by_left[pairs_[k].first].push_back(k);
+  // A full map pairs every left representation with the same right ones: concatenate those once.
+  std::map<std::vector<int64_t>, std::pair<torch::Tensor, torch::Tensor>> concatenated;
   for (const auto& [i, ks] : by_left) {
-    std::vector<torch::Tensor> rights, right_norms;
-    for (size_t k : ks) {
-      rights.push_back(xs[pairs_[k].second]);
-      right_norms.push_back(norms[pairs_[k].second].unsqueeze(1));
+    std::vector<int64_t> right_ids;
+    for (size_t k : ks) right_ids.push_back(pairs_[k].second);
+    auto it = concatenated.find(right_ids);
+    if (it == concatenated.end()) {
+      std::vector<torch::Tensor> rights, right_norms;
+      for (int64_t j : right_ids) {
+        rights.push_back(xs[j]);
+        right_norms.push_back(norms[j].unsqueeze(1));
+      }
+      it = concatenated.emplace(right_ids, std::make_pair(torch::cat(rights, 1), torch::cat(right_norms, 1))).first;
     }
-    const auto cross = xs[i].t().mm(torch::cat(rights, 1));        // p_i x sum(q)
-    const auto xtb = xs[i].t().mm(torch::cat(right_norms, 1));     // p_i x |ks|
+    const auto cross = xs[i].t().mm(it->second.first);   // p_i x sum(q)
+    const auto xtb = xs[i].t().mm(it->second.second);    // p_i x |ks|
     int64_t off = 0;
     for (size_t m = 0; m < ks.size(); ++m) {
       const size_t k = ks[m];

@@ -50,8 +50,8 @@ struct TempDir {
 TEST(SimilarityCli, NpyPairToJson) {
   REQUIRE_BINARY();
   TempDir d("pair");
-  write_npy(d.path + "/a.npy", testing::fixture_a());
-  write_npy(d.path + "/b.npy", testing::fixture_b().to(torch::kFloat32));
+  write_npy(d.path + "/a.npy", closerlook::testing::fixture_a());
+  write_npy(d.path + "/b.npy", closerlook::testing::fixture_b().to(torch::kFloat32));
   auto [rc, out] = run("similarity " + d.path + "/a.npy " + d.path + "/b.npy --measure cca --threads 1");
   ASSERT_EQ(rc, 0) << out;
   auto j = nlohmann::json::parse(out);
@@ -62,8 +62,8 @@ TEST(SimilarityCli, NpyPairToJson) {
   EXPECT_NEAR(j["coefficients"][0].get<double>(), 0.8478998511, 1e-6);  // B went through float32
   EXPECT_TRUE(j["warnings"].is_array());
   // google layout: neurons x examples.
-  write_npy(d.path + "/at.npy", testing::fixture_a().t().contiguous());
-  write_npy(d.path + "/bt.npy", testing::fixture_b().t().contiguous());
+  write_npy(d.path + "/at.npy", closerlook::testing::fixture_a().t().contiguous());
+  write_npy(d.path + "/bt.npy", closerlook::testing::fixture_b().t().contiguous());
   auto [rc2, out2] = run("similarity " + d.path + "/at.npy " + d.path +
                          "/bt.npy --neuron-major --compat google --measure pwcca --out " + d.path + "/r.json");
   ASSERT_EQ(rc2, 0) << out2;
@@ -74,16 +74,16 @@ TEST(SimilarityCli, NpyPairToJson) {
 TEST(SimilarityCli, BadInputIsAOneLineErrorWithExitCode2) {
   REQUIRE_BINARY();
   TempDir d("bad");
-  auto a = testing::fixture_a().clone();
+  auto a = closerlook::testing::fixture_a().clone();
   a[2][1] = std::nan("");
   write_npy(d.path + "/nan.npy", a);
-  write_npy(d.path + "/b.npy", testing::fixture_b());
+  write_npy(d.path + "/b.npy", closerlook::testing::fixture_b());
   auto [rc, out] = run("similarity " + d.path + "/nan.npy " + d.path + "/b.npy --measure cka-linear");
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("nan.npy"), std::string::npos) << out;
   EXPECT_NE(out.find("NaN"), std::string::npos) << out;
   std::FILE* f = std::fopen((d.path + "/trunc.npy").c_str(), "wb");
-  const std::string bytes = npy_to_bytes(testing::fixture_b());
+  const std::string bytes = npy_to_bytes(closerlook::testing::fixture_b());
   std::fwrite(bytes.data(), 1, bytes.size() - 5, f);
   std::fclose(f);
   auto [rc2, out2] = run("similarity " + d.path + "/trunc.npy " + d.path + "/b.npy --measure cca");

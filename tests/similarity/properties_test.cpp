@@ -269,3 +269,11 @@ TEST(Robustness, DegenerateInputsAreClearErrors) {
   bad.svcca_variance = 1.5;
   EXPECT_THROW(similarity(torch::randn({5, 2}), torch::randn({5, 2}), Measure::Svcca, bad), Error);
 }
+
+TEST(Compat, GoogleModeLeavesCkaUnchanged) {
+  auto [x, y] = related(70, 4, 3, 21);
+  SimilarityOptions g;
+  g.compat = Compat::Google;
+  for (Measure m : {Measure::CkaLinear, Measure::CkaRbf, Measure::CkaDebiased})
+    EXPECT_DOUBLE_EQ(similarity(x, y, m, g).value, similarity(x, y, m).value) << measure_name(m);
+}
