@@ -56,6 +56,11 @@ class GlooCommunicator : public Communicator {
       store_ = c10::make_intrusive<c10d::TCPStore>(r.master_addr, so);
       pg_ = make_group("step", device, r.timeout);
       wait_pg_ = make_group("wait", device, r.wait_timeout);
+      // Nobody leaves the rendezvous before everyone has connected both groups: a rank that
+      // finished early (e.g. nothing to do) and exited would otherwise break a slower rank's
+      // connection set-up.
+      pg_->barrier()->wait();
+      wait_pg_->barrier()->wait();
     } catch (const std::exception& e) {
       broken_ = true;
       throw Error(ExitCode::Io, fmt::format("distributed: rendezvous failed for {}: not all {} ranks joined, or "

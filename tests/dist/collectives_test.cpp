@@ -66,8 +66,8 @@ TEST(DistChild, PeerFailure) {
   const std::string mode = env_or("CL_TEST_MODE", "die");
   auto c = connect_from_env();
   if (c->rank() == 1) {
-    auto t = torch::ones({4});
-    c->allreduce_(t);  // one good step first
+    auto t = torch::ones({1000});
+    c->allreduce_(t);  // one good step first (same size as rank 0's: Gloo aborts on a size mismatch)
     if (mode == "die") ::_exit(7);
     std::this_thread::sleep_for(std::chrono::seconds(std::stoi(env_or("CL_TEST_HANG_S", "8"))));
     ::_exit(8);
