@@ -6,7 +6,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
-steps=${2:-60}
+steps=${2:-30}
+warmup=5
 bin=$build/closerlook
 cfg=$root/configs/train_bench_vgg11w16.toml
 [ -x "$bin" ] || { echo "no $bin: build it first (scripts/build)" >&2; exit 2; }
@@ -17,10 +18,10 @@ for bn in true false; do
     pyflag=""; [ "$bn" = false ] && pyflag="--no-bn"
     # Alternate the order (C++ first, then Python, then C++ again) and keep the better of two
     # C++ runs and two Python runs: the machine is shared, so single runs are noisy.
-    c1=$("$bin" bench train --config "$cfg" --set model.batchnorm=$bn --threads "$th" --steps "$steps" --quiet)
-    p1=$(OMP_NUM_THREADS=$th "$py" "$root/bench/train_peer.py" --threads "$th" --steps "$steps" $pyflag)
-    p2=$(OMP_NUM_THREADS=$th "$py" "$root/bench/train_peer.py" --threads "$th" --steps "$steps" $pyflag)
-    c2=$("$bin" bench train --config "$cfg" --set model.batchnorm=$bn --threads "$th" --steps "$steps" --quiet)
+    c1=$("$bin" bench train --config "$cfg" --set model.batchnorm=$bn --threads "$th" --steps "$steps" --warmup $warmup --quiet)
+    p1=$(OMP_NUM_THREADS=$th "$py" "$root/bench/train_peer.py" --threads "$th" --steps "$steps" --warmup $warmup $pyflag)
+    p2=$(OMP_NUM_THREADS=$th "$py" "$root/bench/train_peer.py" --threads "$th" --steps "$steps" --warmup $warmup $pyflag)
+    c2=$("$bin" bench train --config "$cfg" --set model.batchnorm=$bn --threads "$th" --steps "$steps" --warmup $warmup --quiet)
     "$py" - "$bn" "$th" "$c1" "$c2" "$p1" "$p2" <<'PY'
 import json, sys
 bn, th = sys.argv[1], sys.argv[2]

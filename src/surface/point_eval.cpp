@@ -1,5 +1,6 @@
 #include "surface/point_eval.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "core/error.h"
@@ -119,24 +120,32 @@ PointMetrics PointEvaluator::evaluate_flat(const torch::Tensor& flat) {
 
 PointMetrics PointEvaluator::evaluate_current() {
   PointMetrics m;
+  using clock = std::chrono::steady_clock;
+  auto since = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };
   const bool was_training = net_.is_training();
+  auto t0 = clock::now();
   if (bn_images_.defined()) recalibrate_batchnorm_images(net_, bn_images_, settings_.bn_batch_size);
+  timing_.bn = since(t0);
   const double sq = flat_parameters(net_, torch::kFloat64).pow(2).sum().item<double>();
   m.weight_norm = std::sqrt(sq);
   const double penalty = 0.5 * settings_.weight_decay * sq;
   net_.train(false);
+  t0 = clock::now();
   if (train_images_.defined()) {
     auto r = loss_and_error(train_images_, train_labels_);
     m.tr_nll = r.nll;
     m.tr_err = r.err;
     m.tr_loss = r.nll + penalty;
   }
+  timing_.train = since(t0);
+  t0 = clock::now();
   if (test_images_.defined()) {
     auto r = loss_and_error(test_images_, test_labels_);
     m.te_nll = r.nll;
     m.te_err = r.err;
     m.te_loss = r.nll + penalty;
   }
+  timing_.test = since(t0);
   net_.train(was_training);
   return m;
 }

@@ -60,6 +60,12 @@ class PointEvaluator {
   int64_t train_examples() const { return train_images_.defined() ? train_images_.size(0) : 0; }
   int64_t test_examples() const { return test_images_.defined() ? test_images_.size(0) : 0; }
 
+  // Wall-clock seconds of the phases of the last evaluated point (for benchmarks).
+  struct Timing {
+    double bn = 0, train = 0, test = 0;
+  };
+  const Timing& last_timing() const { return timing_; }
+
  private:
   struct LossErr {
     double nll, err;
@@ -69,6 +75,7 @@ class PointEvaluator {
   Network& net_;
   torch::Device device_;
   EvalSettings settings_;
+  Timing timing_;
   torch::Tensor bn_images_, train_images_, train_labels_, test_images_, test_labels_;
 };
 
