@@ -483,10 +483,11 @@ void JitNetwork::to(torch::Device device) {
 }
 
 void JitNetwork::save(const std::string& path) {
-  write_atomic_with(path, [&](const std::string& tmp) {
-    torch::jit::ExtraFilesMap extra{{kJitArchFile, arch_}};
-    module_.save(tmp, extra);
-  });
+  // In memory first (see ModuleNetwork::save: LibTorch's file writer aborts on a full disk).
+  torch::jit::ExtraFilesMap extra{{kJitArchFile, arch_}};
+  std::ostringstream bytes;
+  module_.save(bytes, extra);
+  write_file_atomic(path, bytes.str());
 }
 
 void JitNetwork::load(const std::string& path) {

@@ -137,12 +137,14 @@ void ModuleNetwork::to(torch::Device device) {
 }
 
 void ModuleNetwork::save(const std::string& path) {
-  write_atomic_with(path, [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive;
-    module_->save(archive);
-    archive.write(kArchKey, c10::IValue(arch_));
-    archive.save_to(tmp);
-  });
+  // Serialise in memory, then write the bytes ourselves: LibTorch's file writer throws again from
+  // its destructor when a write fails (disk full), which terminates the process.
+  torch::serialize::OutputArchive archive;
+  module_->save(archive);
+  archive.write(kArchKey, c10::IValue(arch_));
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(path, bytes.str());
 }
 
 void ModuleNetwork::load(const std::string& path) {

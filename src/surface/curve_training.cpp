@@ -1,5 +1,7 @@
 #include "surface/curve_training.h"
 
+#include <sstream>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -50,7 +52,10 @@ void save_state(const std::string& path, const Curve& curve, const torch::Tensor
   ar.write("momentum", momentum.detach().cpu());
   ar.write("epoch", torch::tensor({epoch}, torch::kInt64));
   ar.write("seconds", torch::tensor({seconds}, torch::kFloat64));
-  write_atomic_with(path, [&](const std::string& tmp) { ar.save_to(tmp); });
+  // In memory first: LibTorch's file writer terminates the process when a write fails.
+  std::ostringstream bytes;
+  ar.save_to(bytes);
+  write_file_atomic(path, bytes.str());
 }
 
 ResumeState load_state(const std::string& path, Curve& curve, torch::Tensor& momentum) {

@@ -21,7 +21,7 @@ struct EvalSettings {
   int64_t bn_samples = 0;       // examples for BN recalibration; 0 = the whole training set
   int64_t train_samples = 0;    // examples for train loss/error; 0 = all; < 0 = skip train metrics
   int64_t test_samples = 0;     // examples for test loss/error; 0 = all; < 0 = skip test metrics
-  int64_t batch_size = 1000;    // evaluation batch (no effect on the values)
+  int64_t batch_size = 500;     // evaluation batch (no effect on the values; 500 is ~1.6x faster than 1000 on CPU)
   int64_t bn_batch_size = 500;  // recalibration batch (running_var averages per-batch variances)
   double weight_decay = 0.0;    // for *_loss
   // Subsets are the first N examples of one seeded permutation of the training set (so the BN

@@ -1,5 +1,7 @@
 #include "train/train_state.h"
 
+#include <sstream>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <filesystem>
@@ -47,7 +49,10 @@ void save_train_state(const std::string& path, const torch::optim::Optimizer& op
     ar.write("tensor_names", c10::IValue(names.dump()));
     ar.write("arch", c10::IValue(net->arch()));
   }
-  write_atomic_with(path, [&](const std::string& tmp) { ar.save_to(tmp); });
+  // In memory first: LibTorch's file writer terminates the process when a write fails.
+  std::ostringstream bytes;
+  ar.save_to(bytes);
+  write_file_atomic(path, bytes.str());
 }
 
 TrainState load_train_state(const std::string& path, torch::optim::Optimizer& opt, Network* net) {

@@ -110,3 +110,52 @@ TEST(Faults, DivergingRunIsRecordedAndThePipelineContinues) {
   EXPECT_EQ(summary["claims"][0]["verdict"], "inconclusive");
   EXPECT_EQ(summary["claims"][0]["numbers"]["B/status"], "missing or diverged");
 }
+
+TEST(Faults, FullDiskIsAClearIoErrorAndKeepsEarlierResults) {
+  // A full disk, simulated with a file-size limit (ulimit -f; SIGXFSZ ignored, so a write past
+  // the limit fails with EFBIG as a write to a full disk fails with ENOSPC): the first study's
+  // finished results must survive a second study that runs out of space, and a rerun with space
+  // again finishes without redoing the first study.
+  const std::string out = fresh_dir("diskfull") + "/run";
+  const std::string common = "reproduce --preset smoke --quiet --no-report --threads 2 --out " + out;
+  auto [code1, log1] = run(common + " --study warmup");
+  ASSERT_EQ(code1, 0) << log1;
+  std::vector<std::pair<std::string, std::string>> before;  // every finished file and its bytes
+  for (const auto& e : fs::recursive_directory_iterator(out + "/steps/warmup"))
+    if (e.is_regular_file()) {
+      std::ifstream in(e.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      before.emplace_back(e.path().string(), ss.str());
+    }
+  ASSERT_FALSE(before.empty());
+
+  // 4 KiB per file: configs and logs fit, the first checkpoint of the next study does not.
+  const std::string limited = "bash -c \"trap '' XFSZ; ulimit -f 4; exec " + kBin + " " + common + " --study sgdr\"";
+  const std::string log = fs::temp_directory_path() / ("cl_faults_log_full_" + std::to_string(::getpid()));
+  const int status = std::system((limited + " > " + log + " 2>&1").c_str());
+  std::ifstream lin(log);
+  std::stringstream lss;
+  lss << lin.rdbuf();
+  const std::string out2 = lss.str();
+  ASSERT_TRUE(WIFEXITED(status)) << out2;
+  EXPECT_EQ(WEXITSTATUS(status), static_cast<int>(ExitCode::Io)) << out2;
+  EXPECT_NE(out2.find("closerlook: error: "), std::string::npos) << out2;
+  EXPECT_NE(out2.find(".pt"), std::string::npos) << "the message names the file: " << out2;
+  EXPECT_EQ(out2.find("internal error"), std::string::npos) << out2;
+
+  for (const auto& [path, bytes] : before) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    EXPECT_EQ(ss.str(), bytes) << path << " changed or vanished";
+  }
+  // No temp file is left behind by the failed writes.
+  for (const auto& e : fs::recursive_directory_iterator(out))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+
+  auto [code3, log3] = run(common + " --study sgdr");
+  ASSERT_EQ(code3, 0) << log3;
+  auto [code4, log4] = run(common + " --study warmup --list");
+  EXPECT_EQ(code4, 0) << log4;
+}
