@@ -2,6 +2,7 @@
 // linear warmup; large batch with the FC layers frozen over the warmup window. Activations at
 // iteration 0, at the end of the window and at the end; per-layer similarity between them and
 // full layer x layer maps.
+#include <cmath>
 #include <algorithm>
 
 #include "core/atomic_file.h"
@@ -89,6 +90,8 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
               std::vector<WarmupRun> runs;
               std::vector<LineSeries> per_layer;
               std::vector<std::string> layers;
+              std::vector<std::string> ckpt_cols;          // layer x checkpoint figure: columns
+              std::vector<std::vector<double>> ckpt_values;  // ... and their per-layer values
               std::vector<std::pair<std::string, std::string>> train_runs;
               int order = 10;
               for (const auto& i : ids) {
@@ -117,6 +120,14 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                 layers = m.row_names;
                 const int64_t window_col = 1;  // columns: init, window, final
                 for (int64_t r = 0; r < m.values.size(0); ++r) wr.similarity.push_back(m.at(r, window_col));
+                // Columns of the layer x checkpoint figure: this run at each later checkpoint.
+                for (int64_t col = 1; col < m.values.size(1); ++col) {
+                  ckpt_cols.push_back(i.name + " @ " + (m.col_names[col] == "window" ? "it " + std::to_string(window)
+                                                                                        : m.col_names[col]));
+                  std::vector<double> column;
+                  for (int64_t r = 0; r < m.values.size(0); ++r) column.push_back(m.at(r, col));
+                  ckpt_values.push_back(column);
+                }
                 per_layer.push_back({i.name, {}, wr.similarity});
                 for (size_t k = 0; k < wr.similarity.size(); ++k) per_layer.back().x.push_back(double(k));
                 // Layer x layer at iteration 0 vs the end of the window, every measure.
@@ -166,6 +177,28 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                                                     ". The paper's claim: without warmup the deep (FC) layers change most.",
                                                     1},
                                                    x, {measure_name(primary) + " similarity"}, per_layer));
+              }
+              if (scc.figures && !ckpt_cols.empty()) {
+                // Layer x checkpoint: each layer at each run's later checkpoints against the same
+                // layer at iteration 0 (the init column, 1 by definition, is left out).
+                Matrix mat(layers.size(), std::vector<double>(ckpt_cols.size(), std::nan("")));
+                for (size_t c = 0; c < ckpt_cols.size(); ++c)
+                  for (size_t r = 0; r < layers.size() && r < ckpt_values[c].size(); ++r) mat[r][c] = ckpt_values[c][r];
+                Axis x{"run @ checkpoint"};
+                x.categories = ckpt_cols;
+                Axis y{"layer"};
+                y.categories = layers;
+                y.reversed = true;
+                ValueScale z{measure_name(primary) + " similarity to iteration 0"};
+                z.min = 0.0;
+                z.max = 1.0;
+                write_figure(scc.root, heatmap_figure({"warmup-layer-by-checkpoint", "Layer x checkpoint: how far each "
+                                                       "layer has moved from iteration 0", "warmup",
+                                                       "Cell (layer, run @ checkpoint): " + measure_name(primary) +
+                                                           " similarity between the layer's activations at that "
+                                                           "checkpoint and at iteration 0 (darker = changed more).",
+                                                       1, false},
+                                                      x, y, z, mat));
               }
               figure_training_curves(scc, "warmup", "warmup-training", train_runs, 2);
               write_claims_file(ctx.dir, {check_warmup_deep_layers(runs, deep), check_fc_freeze(runs)});
