@@ -43,7 +43,44 @@ json toml_to_json(const toml::node& n) {
   return nullptr;
 }
 
-std::string show(const json& v) { return v.is_string() ? "'" + v.get<std::string>() + "'" : v.dump(); }
+std::string show(const json& v) {
+  return v.is_string() ? "'" + v.get<std::string>() + "'" : v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF). TOML files are
+// checked by the TOML parser; `--set` text is checked here, since every config is later hashed
+// and written as JSON, which must be valid UTF-8.
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -65,6 +102,7 @@ json load_toml_file(const std::string& path) {
 
 void apply_override(json& root, const std::string& assignment) {
   auto eq = assignment.find('=');
+  if (!valid_utf8(assignment)) throw_bad_input("--set: the assignment is not valid UTF-8 text");
   if (eq == std::string::npos || eq == 0) throw_bad_input("--set '" + assignment + "': expected key=value");
   const std::string key = assignment.substr(0, eq);
   const std::string raw = assignment.substr(eq + 1);
@@ -112,7 +150,9 @@ int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min, 
   const json* v = find(key);
   if (!v) return def;
   if (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()) {
-    // tolerate 1e3 style integers
+    // tolerate 1e3 style integers (within int64: converting a larger double is undefined)
+    const double d = v->get<double>();
+    if (!(d >= -9.2e18 && d <= 9.2e18)) fail(key, "value " + show(*v) + " is not a representable integer");
   } else if (!v->is_number_integer()) {
     fail(key, "expected an integer, got " + show(*v));
   }
