@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/zip_check.h"
 #include "core/error.h"
 #include "core/json_io.h"
 
@@ -113,6 +114,7 @@ std::string tensor_signature(const std::string& kind, const std::string& name, c
 
 torch::jit::Module load_module(const std::string& path) {
   if (!file_exists(path)) throw_io(path + ": TorchScript model file not found");
+  verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
   try {
     return torch::jit::load(path, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/zip_check.h"
 #include "core/error.h"
 
 namespace closerlook {
@@ -151,6 +152,7 @@ void ModuleNetwork::load(const std::string& path) {
   if (!file_exists(path)) throw_io(path + ": checkpoint file not found");
   torch::serialize::InputArchive archive;
   try {
+    verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
     archive.load_from(path, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
     throw_bad_input(path + ": not a readable checkpoint (truncated or corrupt?): " + first_line(e.what()));

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/atomic_file.h"
+#include "core/zip_check.h"
 #include "core/error.h"
 #include "core/flat.h"
 #include "core/json_io.h"
@@ -62,6 +63,7 @@ ResumeState load_state(const std::string& path, Curve& curve, torch::Tensor& mom
   torch::serialize::InputArchive ar;
   torch::Tensor bends, mom, epoch, seconds;
   try {
+    verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
     ar.load_from(path);
     ar.read("bends", bends);
     ar.read("momentum", mom);

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/atomic_file.h"
+#include "core/zip_check.h"
 #include "core/error.h"
 
 namespace fs = std::filesystem;
@@ -65,6 +66,7 @@ TrainState load_train_state(const std::string& path, torch::optim::Optimizer& op
   };
   torch::serialize::InputArchive ar;
   try {
+    verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
     ar.load_from(path);
   } catch (const std::exception& e) {
     throw_bad_input(path + ": unreadable training state (" + first_line(e.what()) + ")");
