@@ -72,6 +72,13 @@ void verify_zip_records(const std::string& b, const std::string& name) {
     }
     if (method != 0 && method != 8) bad("'" + entry + "': unsupported compression method " + std::to_string(method));
     if (local > n || n - local < 30 || le(b, local, 4) != 0x04034b50) bad("'" + entry + "': local header out of bounds");
+    // The local header must describe the same record: LibTorch looks records up by name, and a
+    // damaged name (not covered by any CRC) sends its TorchScript importer into a crash.
+    const uint64_t local_name_len = le(b, local + 26, 2);
+    if (n - local - 30 < local_name_len || local_name_len != name_len || b.compare(local + 30, name_len, entry) != 0)
+      bad("'" + entry + "': the local header names a different record");
+    if ((le(b, local + 6, 2) & 0x8) == 0 && le(b, local + 14, 4) != crc && usize != 0xFFFFFFFF)
+      bad("'" + entry + "': local and central CRC-32 differ");
     const uint64_t data = local + 30 + le(b, local + 26, 2) + le(b, local + 28, 2);
     if (data > n || csize > n - data) bad("'" + entry + "': record data out of bounds (truncated file?)");
     if (method == 8) {  // deflated (not what LibTorch writes): the reader checks it while inflating

@@ -49,3 +49,15 @@ TEST(ZipCheck, TruncationAndGarbageAreRejected) {
     EXPECT_THROW(verify_zip_records(good.substr(0, cut), "cut.pt"), Error) << cut;
   EXPECT_THROW(verify_zip_records(std::string(4096, 'x'), "garbage.pt"), Error);
 }
+
+TEST(ZipCheck, RenamedRecordIsCaught) {
+  // Record names are not covered by any CRC; a damaged name in the central directory (the copy
+  // LibTorch looks records up by) must not match the local header any more.
+  const std::string good = archive_bytes();
+  const size_t central = good.rfind("data.pkl");
+  ASSERT_NE(central, std::string::npos);
+  ASSERT_NE(good.find("data.pkl"), central);  // also in the local header
+  std::string bad = good;
+  bad[central] = 'x';
+  EXPECT_THROW(verify_zip_records(bad, "renamed.pt"), Error);
+}
