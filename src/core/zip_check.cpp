@@ -16,6 +16,35 @@ uint64_t le(const std::string& b, uint64_t pos, int bytes) {
   return v;
 }
 
+// CRC-32 of the raw-deflate stream b[data, data + csize), which must inflate to exactly usize bytes.
+template <class Bad>
+uLong inflated_crc(const std::string& b, uint64_t data, uint64_t csize, uint64_t usize, Bad&& bad) {
+  if (csize > (uint64_t(1) << 31) || usize > (uint64_t(1) << 31)) bad("compressed record too large to check");
+  z_stream zs{};
+  if (inflateInit2(&zs, -15) != Z_OK) bad("zlib cannot start");
+  std::string out(64 * 1024, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(b.data() + data));
+  zs.avail_in = static_cast<uInt>(csize);
+  uLong c = crc32(0L, Z_NULL, 0);
+  uint64_t total = 0;
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    rc = inflate(&zs, Z_NO_FLUSH);
+    const uint64_t got = out.size() - zs.avail_out;
+    total += got;
+    c = crc32(c, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(got));
+    if (total > usize || (rc != Z_OK && rc != Z_STREAM_END) || (rc == Z_OK && got == 0 && zs.avail_in == 0)) {
+      inflateEnd(&zs);
+      bad("damaged compressed data");
+    }
+  }
+  inflateEnd(&zs);
+  if (total != usize) bad("compressed data inflates to " + std::to_string(total) + " bytes, not " + std::to_string(usize));
+  return c;
+}
+
 }  // namespace
 
 void verify_zip_records(const std::string& b, const std::string& name) {
@@ -81,17 +110,19 @@ void verify_zip_records(const std::string& b, const std::string& name) {
       bad("'" + entry + "': local and central CRC-32 differ");
     const uint64_t data = local + 30 + le(b, local + 26, 2) + le(b, local + 28, 2);
     if (data > n || csize > n - data) bad("'" + entry + "': record data out of bounds (truncated file?)");
-    if (method == 8) {  // deflated (not what LibTorch writes): the reader checks it while inflating
-      p += 46 + name_len + extra_len + comment_len;
-      continue;
-    }
-    if (csize != usize) bad("'" + entry + "': stored record with differing sizes");
-    // zlib's crc32 takes uInt lengths: feed large records in chunks.
     uLong c = crc32(0L, Z_NULL, 0);
-    for (uint64_t off = 0; off < usize;) {
-      const uint64_t step = std::min<uint64_t>(usize - off, 1u << 30);
-      c = crc32(c, reinterpret_cast<const Bytef*>(b.data() + data + off), static_cast<uInt>(step));
-      off += step;
+    if (method == 8) {
+      // Deflated (LibTorch compresses the TorchScript code records): inflate and check the CRC
+      // of the result, which must be exactly the declared size.
+      c = inflated_crc(b, data, csize, usize, [&](const std::string& what) { bad("'" + entry + "': " + what); });
+    } else {
+      if (csize != usize) bad("'" + entry + "': stored record with differing sizes");
+      // zlib's crc32 takes uInt lengths: feed large records in chunks.
+      for (uint64_t off = 0; off < usize;) {
+        const uint64_t step = std::min<uint64_t>(usize - off, 1u << 30);
+        c = crc32(c, reinterpret_cast<const Bytef*>(b.data() + data + off), static_cast<uInt>(step));
+        off += step;
+      }
     }
     if (c != crc) bad("'" + entry + "': CRC-32 mismatch (the file was altered or damaged)");
     p += 46 + name_len + extra_len + comment_len;
