@@ -37,7 +37,7 @@ struct TrainSpec {
   int64_t freeze_iters = 0;
 
   int64_t eval_train_subset = 10000;  // examples for the un-augmented train loss/accuracy per epoch
-  int64_t eval_batch = 500;  // CPU: batches of 500 run ~1.6x faster than 1000 (cache)
+  int64_t eval_batch = 128;  // CPU: batches of 128 run ~1.35x faster than 500 (BENCHMARKS.md, plane)
 
   std::vector<int64_t> checkpoint_epochs;  // "epoch-<E>" after these epochs
   std::vector<int64_t> checkpoint_iters;   // "iter-<I>" after I optimizer steps
