@@ -114,8 +114,8 @@ std::string tensor_signature(const std::string& kind, const std::string& name, c
 
 torch::jit::Module load_module(const std::string& path) {
   if (!file_exists(path)) throw_io(path + ": TorchScript model file not found");
-  verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
   try {
+    verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
     return torch::jit::load(path, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
     throw_bad_input(path + ": not a TorchScript file (save with torch.jit.script(model).save(path); a torch.save'd "
