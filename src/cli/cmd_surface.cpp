@@ -15,7 +15,7 @@ namespace {
 struct EvalArgs {
   CommonOptions common;
   int64_t bn_samples = 0, train_samples = 0, test_samples = 0;
-  int64_t batch = 128, bn_batch = 128;
+  int64_t batch = EvalSettings{}.batch_size, bn_batch = EvalSettings{}.bn_batch_size;
   double wd = -1;
   uint64_t subset_seed = 0;
   std::vector<std::string> sets;

@@ -24,6 +24,9 @@ class Error : public std::runtime_error {
   ExitCode code_;
 };
 
+// The first line of a library message (LibTorch appends backtraces and script tracebacks).
+inline std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
 // Shorthands: throw bad_input("file.toml: key 'lr': must be > 0, got -1")
 [[noreturn]] inline void throw_bad_input(const std::string& msg) { throw Error(ExitCode::BadInput, msg); }
 [[noreturn]] inline void throw_io(const std::string& msg) { throw Error(ExitCode::Io, msg); }

@@ -2,9 +2,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 
-#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace closerlook {
@@ -128,7 +128,5 @@ void verify_zip_records(const std::string& b, const std::string& name) {
     p += 46 + name_len + extra_len + comment_len;
   }
 }
-
-void verify_zip_file(const std::string& path) { verify_zip_records(read_file(path), path); }
 
 }  // namespace closerlook

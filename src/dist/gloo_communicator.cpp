@@ -149,11 +149,6 @@ class GlooCommunicator : public Communicator {
     return c10::make_intrusive<c10d::ProcessGroupGloo>(store, r_.rank, r_.world, opts);
   }
 
-  static std::string first_line(const std::string& s) {
-    auto nl = s.find('\n');
-    return nl == std::string::npos ? s : s.substr(0, nl);
-  }
-
   // Gloo works on contiguous CPU tensors; others are staged through one.
   static torch::Tensor host(const torch::Tensor& t) {
     return (t.device().is_cpu() && t.is_contiguous()) ? t : t.to(torch::kCPU).contiguous();

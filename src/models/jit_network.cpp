@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
-#include "core/zip_check.h"
+#include "core/archive_io.h"
 #include "core/error.h"
 #include "core/json_io.h"
 
@@ -115,8 +115,8 @@ std::string tensor_signature(const std::string& kind, const std::string& name, c
 torch::jit::Module load_module(const std::string& path) {
   if (!file_exists(path)) throw_io(path + ": TorchScript model file not found");
   try {
-    verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
-    return torch::jit::load(path, torch::Device(torch::kCPU));
+    std::istringstream bytes(read_checked_archive(path));  // read once, integrity-checked
+    return torch::jit::load(bytes, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
     throw_bad_input(path + ": not a TorchScript file (save with torch.jit.script(model).save(path); a torch.save'd "
                     "state_dict or pickled model cannot be read): " + brief(e));

@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
-#include "core/zip_check.h"
+#include "core/archive_io.h"
 #include "core/error.h"
 
 namespace closerlook {
@@ -16,11 +16,6 @@ std::string shape_str(at::IntArrayRef s) {
   for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
   os << "]";
   return os.str();
-}
-
-std::string first_line(const std::string& s) {
-  auto nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -138,22 +133,17 @@ void ModuleNetwork::to(torch::Device device) {
 }
 
 void ModuleNetwork::save(const std::string& path) {
-  // Serialise in memory, then write the bytes ourselves: LibTorch's file writer throws again from
-  // its destructor when a write fails (disk full), which terminates the process.
   torch::serialize::OutputArchive archive;
   module_->save(archive);
   archive.write(kArchKey, c10::IValue(arch_));
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  write_file_atomic(path, bytes.str());
+  write_archive_atomic(path, archive);
 }
 
 void ModuleNetwork::load(const std::string& path) {
   if (!file_exists(path)) throw_io(path + ": checkpoint file not found");
   torch::serialize::InputArchive archive;
   try {
-    verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
-    archive.load_from(path, torch::Device(torch::kCPU));
+    load_checked_archive(path, archive, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
     throw_bad_input(path + ": not a readable checkpoint (truncated or corrupt?): " + first_line(e.what()));
   }

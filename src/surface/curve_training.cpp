@@ -1,13 +1,11 @@
 #include "surface/curve_training.h"
 
-#include <sstream>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
 #include "core/atomic_file.h"
-#include "core/zip_check.h"
+#include "core/archive_io.h"
 #include "core/error.h"
 #include "core/flat.h"
 #include "core/json_io.h"
@@ -53,18 +51,14 @@ void save_state(const std::string& path, const Curve& curve, const torch::Tensor
   ar.write("momentum", momentum.detach().cpu());
   ar.write("epoch", torch::tensor({epoch}, torch::kInt64));
   ar.write("seconds", torch::tensor({seconds}, torch::kFloat64));
-  // In memory first: LibTorch's file writer terminates the process when a write fails.
-  std::ostringstream bytes;
-  ar.save_to(bytes);
-  write_file_atomic(path, bytes.str());
+  write_archive_atomic(path, ar);
 }
 
 ResumeState load_state(const std::string& path, Curve& curve, torch::Tensor& momentum) {
   torch::serialize::InputArchive ar;
   torch::Tensor bends, mom, epoch, seconds;
   try {
-    verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
-    ar.load_from(path);
+    load_checked_archive(path, ar);
     ar.read("bends", bends);
     ar.read("momentum", mom);
     ar.read("epoch", epoch);

@@ -22,7 +22,7 @@ struct EvalSettings {
   int64_t train_samples = 0;    // examples for train loss/error; 0 = all; < 0 = skip train metrics
   int64_t test_samples = 0;     // examples for test loss/error; 0 = all; < 0 = skip test metrics
   int64_t batch_size = 128;     // evaluation batch (no effect on the values; on CPU 128 runs ~1.35x faster than 500)
-  int64_t bn_batch_size = 128;  // recalibration batch (as Garipov's loaders) (running_var averages per-batch variances)
+  int64_t bn_batch_size = 128;  // recalibration batch, as Garipov's loaders (running_var averages per-batch variances)
   double weight_decay = 0.0;    // for *_loss
   // Subsets are the first N examples of one seeded permutation of the training set (so the BN
   // subset lies inside the train-loss subset). Full sets are used in their own order.

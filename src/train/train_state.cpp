@@ -1,14 +1,12 @@
 #include "train/train_state.h"
 
-#include <sstream>
-
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <filesystem>
 #include <mutex>
 
 #include "core/atomic_file.h"
-#include "core/zip_check.h"
+#include "core/archive_io.h"
 #include "core/error.h"
 
 namespace fs = std::filesystem;
@@ -50,24 +48,19 @@ void save_train_state(const std::string& path, const torch::optim::Optimizer& op
     ar.write("tensor_names", c10::IValue(names.dump()));
     ar.write("arch", c10::IValue(net->arch()));
   }
-  // In memory first: LibTorch's file writer terminates the process when a write fails.
-  std::ostringstream bytes;
-  ar.save_to(bytes);
-  write_file_atomic(path, bytes.str());
+  write_archive_atomic(path, ar);
 }
 
 TrainState load_train_state(const std::string& path, torch::optim::Optimizer& opt, Network* net) {
   if (!file_exists(path)) throw_bad_input(path + ": training state not found");
   // Any library exception below (a missing entry, a wrong type, unparsable JSON, a tensor of the
   // wrong kind) means a corrupt or foreign file: one Error(BadInput) naming it, never a crash.
-  auto first_line = [](const std::string& s) { return s.substr(0, s.find('\n')); };
   auto corrupt = [&](const std::exception& e) -> Error {
     return Error(ExitCode::BadInput, path + ": corrupt or foreign training state: " + first_line(e.what()));
   };
   torch::serialize::InputArchive ar;
   try {
-    verify_zip_file(path);  // LibTorch can crash on a damaged record: reject it first
-    ar.load_from(path);
+    load_checked_archive(path, ar);
   } catch (const std::exception& e) {
     throw_bad_input(path + ": unreadable training state (" + first_line(e.what()) + ")");
   }
