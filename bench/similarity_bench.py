@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The "similarity" benchmark of benchmarks.md: closerlook against straightforward numpy.
 
 For each width p: random X_i (N x p, float32) and Y_i = X_i A_i + noise (i = 0..7) are written
@@ -13,7 +13,7 @@ Peers (the same formulas as closerlook, written the obvious way):
          cached -- each representation's SVD basis / centring / self term computed once, then one
                    product per cell.
 
-Run:  /usr/bin/python3 bench/similarity_bench.py --bin build-sim/similarity_bench --threads 2 \
+Run:  ${PYTHON:-python3} bench/similarity_bench.py --bin build/similarity_bench --threads 2 \
         --widths 64,128,256
 """
 import argparse

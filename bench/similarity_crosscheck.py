@@ -1,10 +1,10 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Cross-checks `closerlook similarity` against independent numpy versions of the published
 formulas on fresh random data: google/svcca's get_cca_similarity / compute_pwcca semantics
 (covariance rescaling, remove_small, eps*I, pinv + eigh inverse square root, sum_threshold
 mean), the SVCCA tutorial pipeline, and Kornblith et al.'s linear / RBF / debiased CKA and QR CCA.
 
-Run:  /usr/bin/python3 bench/similarity_crosscheck.py --bin build-sim/closerlook [--trials 5]
+Run:  ${PYTHON:-python3} bench/similarity_crosscheck.py --bin build/closerlook [--trials 5]
 Prints one line per check and exits 1 if any differs by more than its tolerance.
 """
 import argparse

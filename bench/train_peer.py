@@ -1,7 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Python peer of `closerlook bench train` for the vgg11-w16 workload (benchmarks.md):
 the same model, batch, optimizer and step (forward + backward + SGD step) in eager PyTorch,
-on random data in memory. Prints one JSON line. Run with Debian's /usr/bin/python3."""
+on random data in memory. Prints one JSON line (with the torch version). Run with the Python
+peer: ${PYTHON:-python3}, the python whose torch wheel provides closerlook's LibTorch."""
 import argparse
 import json
 import time

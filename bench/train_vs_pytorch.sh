@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Training throughput, closerlook vs Debian's python3-torch (eager), workload vgg11-w16 of
+# Training throughput, closerlook vs PyTorch eager, workload vgg11-w16 of
 # shared/reference/benchmarks.md, with and without BN, at 1 and 2 threads, interleaved in one
 # run so that both sides see the same machine load. Prints a table with the ratio.
-# Usage: bench/train_vs_pytorch.sh [BUILD_DIR] [STEPS]
+# The PyTorch side runs in ${PYTHON:-python3}: the python whose torch wheel provides the LibTorch
+# that closerlook links, so both sides run the same torch build.
+# Usage: [PYTHON=python3] bench/train_vs_pytorch.sh [BUILD_DIR] [STEPS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -11,7 +13,7 @@ warmup=5
 bin=$build/closerlook
 cfg=$root/configs/train_bench_vgg11w16.toml
 [ -x "$bin" ] || { echo "no $bin: build it first (scripts/build)" >&2; exit 2; }
-py=/usr/bin/python3
+py=${PYTHON:-python3}
 printf "%-8s %-7s %12s %12s %7s\n" variant threads closerlook pytorch ratio
 for bn in true false; do
   for th in 1 2; do
