@@ -86,6 +86,45 @@ torch::Tensor gather_augment(const torch::Tensor& images, const torch::Tensor& i
   return out;
 }
 
+torch::Tensor augment_ops_tensor(const std::vector<ExampleAugment>& ops) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(ops.size()), 3}, torch::kInt64);
+  int64_t* p = t.data_ptr<int64_t>();
+  for (size_t j = 0; j < ops.size(); ++j) {
+    p[3 * j] = ops[j].dy;
+    p[3 * j + 1] = ops[j].dx;
+    p[3 * j + 2] = ops[j].flip ? 1 : 0;
+  }
+  return t;
+}
+
+torch::Tensor gather_augment_tensor(const torch::Tensor& images, const torch::Tensor& idx, const torch::Tensor& ops,
+                                    int64_t pad, const torch::Tensor& fill) {
+  TORCH_CHECK(images.dim() == 4, "gather_augment: images must be (N, C, H, W), got ", images.sizes());
+  const int64_t B = idx.numel(), C = images.size(1), H = images.size(2), W = images.size(3);
+  TORCH_CHECK(ops.dim() == 2 && ops.size(0) == B && ops.size(1) == 3, "gather_augment: ops must be (", B,
+              ", 3), got ", ops.sizes());
+  TORCH_CHECK(pad >= 0 && fill.numel() == C, "gather_augment: bad pad or fill");
+  const auto dev = images.device();
+  const auto iopt = torch::TensorOptions().dtype(torch::kInt64).device(dev);
+  const torch::Tensor o = ops.to(iopt);
+  const torch::Tensor ix = idx.to(iopt).reshape({B});
+  // Source row/column of every output row/column; out-of-image positions take the fill value.
+  // Offsets are clamped into the padded image, so no choice can address memory outside it.
+  const torch::Tensor dy = o.select(1, 0).clamp(0, 2 * pad) - pad, dx = o.select(1, 1).clamp(0, 2 * pad) - pad;
+  const torch::Tensor flip = o.select(1, 2).ne(0);
+  const torch::Tensor ar_h = torch::arange(H, iopt), ar_w = torch::arange(W, iopt);
+  torch::Tensor sy = ar_h.unsqueeze(0) + dy.unsqueeze(1);                                           // (B, H)
+  torch::Tensor sx = torch::where(flip.unsqueeze(1), (W - 1) - ar_w, ar_w).add_(dx.unsqueeze(1));  // (B, W)
+  const torch::Tensor vy = sy.ge(0).logical_and_(sy.lt(H)), vx = sx.ge(0).logical_and_(sx.lt(W));
+  sy.clamp_(0, H - 1);
+  sx.clamp_(0, W - 1);
+  const torch::Tensor lin = (ix * (C * H * W)).view({B, 1, 1, 1}) + (torch::arange(C, iopt) * (H * W)).view({1, C, 1, 1}) +
+                            (sy * W).view({B, 1, H, 1}) + sx.view({B, 1, 1, W});
+  const torch::Tensor src = images.contiguous().view({-1}).take(lin);  // (B, C, H, W)
+  const torch::Tensor valid = vy.view({B, 1, H, 1}).logical_and(vx.view({B, 1, 1, W}));
+  return torch::where(valid, src, fill.to(images.options()).view({1, C, 1, 1})).contiguous();
+}
+
 torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<ExampleAugment>& ops, int64_t pad,
                             const std::vector<double>& fill) {
   TORCH_CHECK(x.dim() == 4, "apply_augment expects (B, C, H, W), got ", x.sizes());
@@ -100,20 +139,10 @@ torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<ExampleAug
     augment_cpu_float([&](int64_t j) { return src + j * C * H * W; }, C, H, W, out, ops, pad, fill);
     return out;
   }
-  // General path (other devices/dtypes): one padded buffer for the batch, then per-example crops.
-  torch::Tensor src = x;
-  if (pad > 0) {
-    src = torch::empty({B, C, H + 2 * pad, W + 2 * pad}, x.options());
-    for (int64_t c = 0; c < C; ++c) src.select(1, c).fill_(fill[static_cast<size_t>(c)]);
-    src.narrow(2, pad, H).narrow(3, pad, W).copy_(x);
-  }
-  torch::Tensor out = torch::empty_like(x);
-  for (int64_t j = 0; j < B; ++j) {
-    const ExampleAugment& op = ops[static_cast<size_t>(j)];
-    torch::Tensor crop = src[j].narrow(1, op.dy, H).narrow(2, op.dx, W);
-    out[j].copy_(op.flip ? crop.flip({2}) : crop);
-  }
-  return out;
+  // General path (other devices/dtypes): whole-batch tensor operations on x's device.
+  const torch::Tensor fill_t = torch::tensor(fill, torch::kFloat64).to(x.options());
+  return gather_augment_tensor(x, torch::arange(B, torch::kInt64), augment_ops_tensor(ops).to(x.device()), pad,
+                               fill_t);
 }
 
 }  // namespace closerlook

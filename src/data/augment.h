@@ -27,4 +27,15 @@ torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<ExampleAug
 torch::Tensor gather_augment(const torch::Tensor& images, const torch::Tensor& idx,
                              const std::vector<ExampleAugment>& ops, int64_t pad, const std::vector<double>& fill);
 
+// The same gather with the choices as a tensor: ops (B, 3) int64 rows (dy, dx, flip) and fill
+// (C) on the device of `images`. A handful of whole-batch tensor operations (one flat gather
+// and a select), no per-example work and no host synchronisation, so a dataset kept on the
+// GPU is augmented there. Every output pixel is a copy of a source pixel or of fill[c], so the
+// result is bit-identical to the CPU path for the same choices.
+torch::Tensor gather_augment_tensor(const torch::Tensor& images, const torch::Tensor& idx, const torch::Tensor& ops,
+                                    int64_t pad, const torch::Tensor& fill);
+
+// ops as a (B, 3) int64 CPU tensor of rows (dy, dx, flip), the layout gather_augment_tensor takes.
+torch::Tensor augment_ops_tensor(const std::vector<ExampleAugment>& ops);
+
 }  // namespace closerlook

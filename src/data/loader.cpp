@@ -9,6 +9,28 @@
 
 namespace closerlook {
 
+namespace {
+
+// The choices of one example: always three draws, whatever is enabled, so switching crop off
+// keeps the flips.
+ExampleAugment draw_augment(KeyedRng& rng, const AugmentSpec& aug) {
+  const uint64_t dy = rng.below(static_cast<uint64_t>(2 * aug.pad + 1));
+  const uint64_t dx = rng.below(static_cast<uint64_t>(2 * aug.pad + 1));
+  const bool flip = (rng.next() >> 63) != 0;
+  ExampleAugment op;
+  op.dy = aug.crop ? static_cast<int64_t>(dy) : 0;
+  op.dx = aug.crop ? static_cast<int64_t>(dx) : 0;
+  op.flip = aug.flip && flip;
+  return op;
+}
+
+KeyedRng augment_rng(uint64_t seed, int64_t epoch, int64_t batch) {
+  return KeyedRng(mix_keys({seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(batch),
+                            static_cast<uint64_t>(RngStream::Augment)}));
+}
+
+}  // namespace
+
 BatchLoader::BatchLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool drop_last, AugmentSpec aug,
                          uint64_t seed)
     : ds_(&ds), batch_size_(batch_size), shuffle_(shuffle), drop_last_(drop_last), aug_(aug), seed_(seed) {
@@ -17,6 +39,10 @@ BatchLoader::BatchLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bo
   if (ds.size() > 0 && ds.labels.size(0) != ds.size())
     throw Error(ExitCode::Internal, ds.name + ": " + std::to_string(ds.size()) + " images but " +
                                         std::to_string(ds.labels.size(0)) + " labels");
+  on_device_ = ds.images.defined() && !ds.images.device().is_cpu();
+  if (on_device_ && aug.any())
+    fill_dev_ = torch::tensor(normalised_black(ds.mean, ds.std, ds.channels()), torch::kFloat64)
+                    .to(ds.images.options());
   set_epoch(0);
 }
 
@@ -30,17 +56,37 @@ void BatchLoader::set_epoch(int64_t epoch) {
   const int64_t n = ds_->size();
   if (!shuffle_) {
     order_ = torch::arange(n, torch::kInt64);
-    return;
+  } else {
+    // Fisher-Yates on a stream keyed by (seed, epoch): independent of any other RNG use.
+    std::vector<int64_t> perm(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+    KeyedRng rng(mix_keys({seed_, static_cast<uint64_t>(epoch), static_cast<uint64_t>(RngStream::Permutation)}));
+    for (int64_t i = n - 1; i > 0; --i) {
+      const int64_t j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(i + 1)));
+      std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
+    }
+    order_ = torch::from_blob(perm.data(), {n}, torch::kInt64).clone();
   }
-  // Fisher-Yates on a stream keyed by (seed, epoch): independent of any other RNG use.
-  std::vector<int64_t> perm(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
-  KeyedRng rng(mix_keys({seed_, static_cast<uint64_t>(epoch), static_cast<uint64_t>(RngStream::Permutation)}));
-  for (int64_t i = n - 1; i > 0; --i) {
-    const int64_t j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(i + 1)));
-    std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
+  if (!on_device_) return;
+  // The whole epoch's order and choices go to the device in one copy each: the choices of
+  // position p = i * batch_size + j are the j-th draws of batch i's stream, as batch(i) makes them.
+  const auto dev = ds_->images.device();
+  order_dev_ = order_.to(dev);
+  if (!aug_.any()) return;
+  torch::Tensor ops = torch::zeros({n, 3}, torch::kInt64);
+  int64_t* p = ops.data_ptr<int64_t>();
+  for (int64_t i = 0; i < num_batches(); ++i) {
+    KeyedRng rng = augment_rng(seed_, epoch_, i);
+    const int64_t global = std::min(batch_size_, n - i * batch_size_);
+    for (int64_t j = 0; j < global; ++j) {
+      const ExampleAugment op = draw_augment(rng, aug_);
+      int64_t* row = p + 3 * (i * batch_size_ + j);
+      row[0] = op.dy;
+      row[1] = op.dx;
+      row[2] = op.flip ? 1 : 0;
+    }
   }
-  order_ = torch::from_blob(perm.data(), {n}, torch::kInt64).clone();
+  ops_dev_ = ops.to(dev);
 }
 
 void BatchLoader::set_shard(int rank, int world) {
@@ -70,27 +116,26 @@ torch::Tensor BatchLoader::indices(int64_t i) const {
 
 Batch BatchLoader::batch(int64_t i) const {
   const auto [begin, end] = shard_range(i);
-  const torch::Tensor idx = order_.narrow(0, i * batch_size_ + begin, end - begin);
+  const int64_t start = i * batch_size_ + begin, count = end - begin;
+  if (on_device_) {
+    const torch::Tensor idx = order_dev_.narrow(0, start, count);
+    if (!aug_.any() || count == 0) return {ds_->images.index_select(0, idx), ds_->labels.index_select(0, idx)};
+    const int64_t pad = aug_.crop ? aug_.pad : 0;
+    return {gather_augment_tensor(ds_->images, idx, ops_dev_.narrow(0, start, count), pad, fill_dev_),
+            ds_->labels.index_select(0, idx)};
+  }
+  const torch::Tensor idx = order_.narrow(0, start, count);
   if (!aug_.any() || idx.numel() == 0) return {ds_->images.index_select(0, idx), ds_->labels.index_select(0, idx)};
 
   // Draw (dy, dx, flip) for every example of the GLOBAL batch, so each rank's slice is exactly
   // the slice of what a single process would have produced.
-  KeyedRng rng(mix_keys({seed_, static_cast<uint64_t>(epoch_), static_cast<uint64_t>(i),
-                         static_cast<uint64_t>(RngStream::Augment)}));
+  KeyedRng rng = augment_rng(seed_, epoch_, i);
   const int64_t pad = aug_.crop ? aug_.pad : 0;
   std::vector<ExampleAugment> ops;
-  ops.reserve(static_cast<size_t>(end - begin));
+  ops.reserve(static_cast<size_t>(count));
   for (int64_t j = 0; j < end; ++j) {
-    ExampleAugment op;
-    // Always three draws per example, whatever is enabled, so switching crop off keeps the flips.
-    const uint64_t dy = rng.below(static_cast<uint64_t>(2 * aug_.pad + 1));
-    const uint64_t dx = rng.below(static_cast<uint64_t>(2 * aug_.pad + 1));
-    const bool flip = (rng.next() >> 63) != 0;
-    if (j < begin) continue;
-    op.dy = aug_.crop ? static_cast<int64_t>(dy) : 0;
-    op.dx = aug_.crop ? static_cast<int64_t>(dx) : 0;
-    op.flip = aug_.flip && flip;
-    ops.push_back(op);
+    const ExampleAugment op = draw_augment(rng, aug_);
+    if (j >= begin) ops.push_back(op);
   }
   return {gather_augment(ds_->images, idx, ops, pad, normalised_black(ds_->mean, ds_->std, ds_->channels())),
           ds_->labels.index_select(0, idx)};

@@ -1,6 +1,12 @@
 // Deterministic in-memory batching. The example order of an epoch and every random crop/flip
 // are pure functions of (seed, epoch, batch index), so a resumed run sees exactly the batches
 // an uninterrupted run would have seen, and data-parallel ranks can take slices of one global batch.
+//
+// Batches live where the dataset lives. For a dataset on a GPU (dataset_on), the order and the
+// crop/flip choices of a whole epoch are drawn on the host at set_epoch (the same keyed streams
+// as on the CPU) and copied over once; each batch is then an index_select plus one whole-batch
+// augmentation gather on the device, with no host synchronisation or transfer per batch. The
+// batches are bit-identical to the CPU loader's (every pixel is a copy).
 #pragma once
 #include <torch/torch.h>
 
@@ -34,7 +40,7 @@ class BatchLoader {
   int64_t epoch() const { return epoch_; }
   // Data parallel: rank r of w takes the r-th contiguous slice of every global batch.
   void set_shard(int rank, int world);
-  // Batch i of the current epoch (CPU tensors; the caller moves them to its device).
+  // Batch i of the current epoch, on the dataset's device.
   Batch batch(int64_t i) const;
   // Dataset indices (int64) of this rank's slice of batch i, in batch order.
   torch::Tensor indices(int64_t i) const;
@@ -50,7 +56,10 @@ class BatchLoader {
   uint64_t seed_;
   int64_t epoch_ = 0;
   int rank_ = 0, world_ = 1;
-  torch::Tensor order_;  // int64 permutation for the current epoch
+  torch::Tensor order_;  // int64 permutation for the current epoch (CPU)
+  // Dataset on a device other than the CPU: the epoch's order and augmentation choices there.
+  bool on_device_ = false;
+  torch::Tensor order_dev_, ops_dev_, fill_dev_;  // (N) int64, (N, 3) int64 rows (dy, dx, flip), (C)
 };
 
 }  // namespace closerlook
