@@ -24,7 +24,8 @@ class BatchSource {
  public:
   virtual ~BatchSource() = default;
   virtual int64_t num_batches() const = 0;
-  virtual Batch batch(int64_t epoch, int64_t index) = 0;  // CPU tensors
+  // On any device; the trainer moves them to its own (a no-op when the data already live there).
+  virtual Batch batch(int64_t epoch, int64_t index) = 0;
 };
 
 // How a data-parallel driver (src/dist/data_parallel.h) takes part in training. The trainer
