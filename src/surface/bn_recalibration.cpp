@@ -79,9 +79,11 @@ int64_t recalibrate_batchnorm(Network& net, const Dataset& data, torch::Device d
   if (!net.has_batchnorm()) return 0;
   const int64_t total = opts.order.defined() ? opts.order.numel() : data.size();
   const int64_t n = (opts.samples > 0 && opts.samples < total) ? opts.samples : total;
+  // The subset is gathered where the data live (on the device when the dataset is there) and
+  // moved at most once.
   torch::Tensor images;
   if (opts.order.defined()) {
-    images = data.images.index_select(0, opts.order.narrow(0, 0, n).to(torch::kInt64).cpu());
+    images = data.images.index_select(0, opts.order.narrow(0, 0, n).to(data.images.device(), torch::kInt64));
   } else {
     images = data.images.narrow(0, 0, n);
   }

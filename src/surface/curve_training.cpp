@@ -88,8 +88,8 @@ void truncate_metrics(const std::string& path, int64_t epoch) {
 
 }  // namespace
 
-CurveStep curve_step(const Curve& curve, const std::vector<double>& c, Network& work, const torch::Tensor& x,
-                     const torch::Tensor& y, double weight_decay) {
+CurveStep curve_step_async(const Curve& curve, const std::vector<double>& c, Network& work, const torch::Tensor& x,
+                           const torch::Tensor& y, double weight_decay) {
   auto params = work.parameters();
   CurveStep st;
   st.w = curve.point_from_coefficients(c);
@@ -100,15 +100,28 @@ CurveStep curve_step(const Curve& curve, const std::vector<double>& c, Network& 
   auto logits = work.forward(x);
   auto ce = torch::nn::functional::cross_entropy(logits, y);
   ce.backward();
-  st.nll = ce.item<double>();
-  st.loss = st.nll + 0.5 * weight_decay * st.w.to(torch::kFloat64).pow(2).sum().item<double>();
   torch::NoGradGuard ng;
-  st.wrong = logits.argmax(1).ne(y).sum().item<int64_t>();
+  // In float64 as the host arithmetic it replaces: nll + (0.5 wd) * ||w||^2.
+  st.nll_t = ce.detach().to(torch::kFloat64);
+  st.loss_t = st.nll_t + st.w.to(torch::kFloat64).pow(2).sum() * (0.5 * weight_decay);
+  st.wrong_t = logits.argmax(1).ne(y).sum();
   std::vector<torch::Tensor> grads;
   grads.reserve(params.size());
   for (auto& p : params) grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
   st.grad = flatten_tensors(grads, curve.bends().scalar_type());
   if (weight_decay > 0) st.grad.add_(st.w, weight_decay);  // the penalty's gradient at w(t)
+  return st;
+}
+
+CurveStep curve_step(const Curve& curve, const std::vector<double>& c, Network& work, const torch::Tensor& x,
+                     const torch::Tensor& y, double weight_decay) {
+  CurveStep st = curve_step_async(curve, c, work, x, y, weight_decay);
+  // One transfer for the three values (exact: the count is far below 2^53).
+  const torch::Tensor h = torch::stack({st.nll_t, st.loss_t, st.wrong_t.to(torch::kFloat64)}).cpu();
+  const double* v = h.data_ptr<double>();
+  st.nll = v[0];
+  st.loss = v[1];
+  st.wrong = static_cast<int64_t>(v[2]);
   return st;
 }
 
@@ -153,12 +166,16 @@ CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train,
     }
   }
 
-  BatchLoader loader(train, opts.batch_size, /*shuffle=*/true, /*drop_last=*/false, aug, opts.seed);
+  // The training set on the device once; batches and augmentation are made there.
+  const Dataset train_dev = dataset_on(train, device);
+  BatchLoader loader(train_dev, opts.batch_size, /*shuffle=*/true, /*drop_last=*/false, aug, opts.seed);
   CurveTrainSummary sum;
   sum.epoch = rs.epoch;
   sum.seconds = rs.seconds;
   sum.status = "completed";
   const double wd = opts.weight_decay;
+  const int64_t sync_every = device.is_cpu() ? 1 : kCurveSyncSteps;
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
 
   for (int64_t epoch = rs.epoch + 1; epoch <= opts.epochs; ++epoch) {
     if (opts.stop_after > 0 && epoch > opts.stop_after) {
@@ -171,18 +188,34 @@ CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train,
     loader.set_epoch(epoch - 1);
     const int64_t nb = loader.num_batches();
     Progress progress("curve epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs), nb, quiet);
-    double loss_sum = 0, nll_sum = 0;
-    int64_t wrong = 0, seen = 0;
+    // Sums over the epoch on the device, in float64 (loss * b, nll * b) and int64 (wrong): the
+    // same additions in the same order as the host sums they replace.
+    torch::Tensor loss_sum = torch::zeros({}, f64), nll_sum = torch::zeros({}, f64);
+    torch::Tensor wrong = torch::zeros({}, f64.dtype(torch::kInt64));
+    torch::Tensor window_loss = torch::zeros({}, f64);  // sum of the window's step losses
+    int64_t seen = 0, window_n = 0, pending = 0;
     bool diverged = false;
+    // Reads the window (one host synchronisation); false when a loss in it was not finite.
+    auto read_window = [&] {
+      if (window_n == 0) return true;
+      const double mean = window_loss.item<double>() / double(window_n);
+      window_loss.zero_();
+      window_n = 0;
+      pending = 0;
+      progress.tick(0, "loss " + std::to_string(mean));
+      return std::isfinite(mean);
+    };
     work.train(true);
     for (int64_t i = 0; i < nb; ++i) {
       Batch batch = loader.batch(i);
       const int64_t b = batch.x.size(0);
       if (b < 2) continue;  // a single example: BatchNorm cannot run in train mode
       const auto c = curve.coefficients(curve_sample_t(opts.seed, epoch, i));
-      auto x = batch.x.to(device), y = batch.y.to(device);
-      CurveStep step = curve_step(curve, c, work, x, y, wd);
-      if (!std::isfinite(step.loss)) {
+      auto x = batch.x.to(device, /*non_blocking=*/true), y = batch.y.to(device, /*non_blocking=*/true);
+      CurveStep step = curve_step_async(curve, c, work, x, y, wd);
+      window_loss.add_(step.loss_t);
+      ++window_n;
+      if (sync_every == 1 && !read_window()) {  // CPU: the diverging step is never applied
         diverged = true;
         break;
       }
@@ -195,13 +228,17 @@ CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train,
           curve.bends()[j].add_(buf, -lr);
         }
       }
-      const double loss = step.loss, nll = step.nll;
-      wrong += step.wrong;
-      loss_sum += loss * b;
-      nll_sum += nll * b;
+      wrong.add_(step.wrong_t);
+      loss_sum.add_(step.loss_t * double(b));
+      nll_sum.add_(step.nll_t * double(b));
       seen += b;
-      progress.tick(1, "loss " + std::to_string(loss));
+      progress.tick(1);
+      if (sync_every > 1 && ++pending >= sync_every && !read_window()) {
+        diverged = true;
+        break;
+      }
     }
+    if (!diverged && !read_window()) diverged = true;
     progress.done();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     sum.seconds += secs;
@@ -210,9 +247,12 @@ CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train,
       break;
     }
     sum.epoch = epoch;
-    sum.loss = loss_sum / double(std::max<int64_t>(1, seen));
-    sum.nll = nll_sum / double(std::max<int64_t>(1, seen));
-    sum.err = double(wrong) / double(std::max<int64_t>(1, seen));
+    // One transfer for the epoch's three sums (the count is exact in float64).
+    const torch::Tensor totals = torch::stack({loss_sum, nll_sum, wrong.to(torch::kFloat64)}).cpu();
+    const double* tv = totals.data_ptr<double>();
+    sum.loss = tv[0] / double(std::max<int64_t>(1, seen));
+    sum.nll = tv[1] / double(std::max<int64_t>(1, seen));
+    sum.err = tv[2] / double(std::max<int64_t>(1, seen));
     if (files) {
       curve.save(out_dir);
       if (opts.save_every > 0 && epoch % opts.save_every == 0)

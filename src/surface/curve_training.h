@@ -6,6 +6,13 @@
 // SGD with momentum (PyTorch semantics, no dampening) on the free bends; fixed endpoints never
 // change. Learning rate per epoch: Garipov's schedule (flat to 50%, linear to 1% at 90%).
 //
+// Device: the training set is put on `device` once and batched/augmented there (BatchLoader);
+// loss, NLL and error are summed on the device and read once per window of steps (every step on
+// the CPU, where reading costs nothing; every kCurveSyncSteps steps elsewhere). A non-finite loss
+// ends training with status "diverged" at the read that sees it: on the CPU before the bends take
+// that step; on a GPU up to a window later (the bends in memory may then hold those steps; the
+// files keep the last completed epoch either way).
+//
 // Determinism/resume: batches come from BatchLoader (a function of (seed, epoch, index)), t from
 // a counter-based stream keyed by (seed, epoch, index), and torch's generator (dropout) is
 // reseeded from (seed, epoch) at each epoch start, so a run resumed from the state written at
@@ -23,6 +30,9 @@
 #include "surface/curve.h"
 
 namespace closerlook {
+
+// Steps between host reads of the loss on a non-CPU device (divergence check, progress).
+inline constexpr int64_t kCurveSyncSteps = 25;
 
 struct CurveTrainOptions {
   CurveType type = CurveType::Bezier;
@@ -68,11 +78,20 @@ CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train,
 struct CurveStep {
   torch::Tensor w;      // w(t), flat
   torch::Tensor grad;   // dL/dw(t), flat
+  // The batch's values as 0-dim tensors on the device (no host synchronisation yet):
+  torch::Tensor nll_t;    // float64 mean CE
+  torch::Tensor loss_t;   // float64 nll + 0.5 wd ||w(t)||^2
+  torch::Tensor wrong_t;  // int64 misclassified examples (train mode)
+  // ... and on the host (filled by curve_step; left at 0 by curve_step_async).
   double nll = 0, loss = 0;
-  int64_t wrong = 0;    // misclassified examples of the batch (train mode)
+  int64_t wrong = 0;
 };
 CurveStep curve_step(const Curve& curve, const std::vector<double>& c, Network& work, const torch::Tensor& x,
                      const torch::Tensor& y, double weight_decay);
+// The same step with its values left on the device: queues the work and returns without waiting
+// for the GPU (train_curve reads the values once per window of steps).
+CurveStep curve_step_async(const Curve& curve, const std::vector<double>& c, Network& work, const torch::Tensor& x,
+                           const torch::Tensor& y, double weight_decay);
 
 // The t of minibatch `index` in `epoch` (uniform in [0, 1), a pure function of its keys).
 double curve_sample_t(uint64_t seed, int64_t epoch, int64_t index);

@@ -67,8 +67,10 @@ class PointEvaluator {
   const Timing& last_timing() const { return timing_; }
 
  private:
-  struct LossErr {
-    double nll, err;
+  struct LossErr {  // sums on the device, not yet read
+    torch::Tensor nll_sum;  // float64
+    torch::Tensor wrong;    // int64
+    int64_t n = 0;
   };
   LossErr loss_and_error(const torch::Tensor& images, const torch::Tensor& labels);
 
