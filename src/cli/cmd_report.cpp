@@ -2,6 +2,7 @@
 // folder's figures and claims (docs/report.md).
 #include <cstdio>
 
+#include "core/resources.h"
 #include "cli/commands.h"
 #include "report/html_report.h"
 
@@ -19,8 +20,8 @@ const CommandRegistrar reg(80, [](CLI::App& app) {
   cmd->add_option("run_dir", args->run_dir, "Run folder with figures/*.json and summary.json")->required();
   cmd->add_option("--out,-o", args->out, "Output file (default: RUN_DIR/report.html)");
   cmd->add_option("--plotly", args->plotly,
-                  "plotly-cartesian.min.js to inline (default: $CLOSERLOOK_PLOTLY, else the copy scripts/setup installs "
-                  "under report/node_modules)");
+                  "plotly.min.js to inline (default: $CLOSERLOOK_PLOTLY, else the copy scripts/setup installs, "
+                  "report/assets/plotly.min.js)");
   cmd->add_option("--title", args->title, "Page title (default: 'closerlook report: <run folder name>')");
   cmd->add_flag("--quiet,-q", args->quiet, "Print nothing on success");
   cmd->callback([args] {
@@ -28,7 +29,7 @@ const CommandRegistrar reg(80, [](CLI::App& app) {
     opts.run_dir = args->run_dir;
     opts.out_path = args->out;
     opts.title = args->title;
-    opts.plotly_path = locate_plotly(args->plotly, CL_SOURCE_DIR);
+    opts.plotly_path = locate_plotly(args->plotly, resource_root());
     ReportResult r = write_report(opts);
     if (!args->quiet)
       std::printf("report: %s (%.2f MB; %d figures, %d plots, %d claims)\n", r.path.c_str(), r.bytes / 1048576.0,

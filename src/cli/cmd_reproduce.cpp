@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/resources.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "report/html_report.h"
@@ -36,7 +37,7 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
   add_common_options(cmd, args->common);
   cmd->callback([args] {
     const auto device = apply_common_options(args->common);
-    const std::string presets = std::string(CL_SOURCE_DIR) + "/configs/presets";
+    const std::string presets = resource_path("configs/presets");
     const std::string path = find_preset(args->preset, presets);
     ReproduceConfig cfg = load_reproduce_config(path, args->sets);
     // One study: plan just that study (and its summary), so summary.json covers what ran.
@@ -48,7 +49,7 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
     ReproduceOptions ro;
     ro.out_dir = args->out.empty() ? "runs/" + std::filesystem::path(path).stem().string() : args->out;
     ro.seeds = args->seeds;
-    if (!args->no_report) ro.plotly_path = locate_plotly("", CL_SOURCE_DIR);
+    if (!args->no_report) ro.plotly_path = locate_plotly("", resource_root());
     Plan plan = build_reproduce_plan(cfg, ro);
     if (args->list) {
       std::printf("%s", plan.describe().c_str());

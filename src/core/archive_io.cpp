@@ -20,7 +20,7 @@ std::string read_checked_archive(const std::string& path) {
 }
 
 void load_checked_archive(const std::string& path, torch::serialize::InputArchive& archive,
-                          c10::optional<torch::Device> device) {
+                          std::optional<torch::Device> device) {
   const std::string bytes = read_checked_archive(path);
   archive.load_from(bytes.data(), bytes.size(), device);
 }

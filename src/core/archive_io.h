@@ -20,6 +20,6 @@ std::string read_checked_archive(const std::string& path);
 // read_checked_archive, then archive.load_from those bytes. LibTorch's own errors (c10::Error,
 // e.g. a foreign but intact zip) pass through for the caller to word.
 void load_checked_archive(const std::string& path, torch::serialize::InputArchive& archive,
-                          c10::optional<torch::Device> device = c10::nullopt);
+                          std::optional<torch::Device> device = std::nullopt);
 
 }  // namespace closerlook

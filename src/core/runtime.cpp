@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
+#include "core/resources.h"
 
 namespace closerlook {
 
@@ -35,15 +37,26 @@ int init_threads(int requested) {
   return n;
 }
 
+bool built_with_cuda() {
+#if defined(CL_WITH_CUDA) && CL_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
 torch::Device parse_device(const std::string& spec) {
-  c10::optional<torch::Device> dev;
+  std::optional<torch::Device> dev;
   try {
     dev = torch::Device(spec);
   } catch (const std::exception&) {
     throw_bad_input("--device '" + spec + "': expected cpu, cuda or cuda:N");
   }
+  if (dev->is_cuda() && !built_with_cuda())
+    throw_bad_input("--device '" + spec + "': this closerlook is a CPU build (it links libtorch_cpu only); "
+                    "build the `cuda` CMake preset (cmake --preset cuda) for GPUs");
   if (dev->is_cuda() && !torch::cuda::is_available())
-    throw_bad_input("--device '" + spec + "': this build of LibTorch has no CUDA device available");
+    throw_bad_input("--device '" + spec + "': no CUDA device is visible (driver, CUDA_VISIBLE_DEVICES?)");
   if (!dev->is_cpu() && !dev->is_cuda()) throw_bad_input("--device '" + spec + "': only cpu and cuda are supported");
   return *dev;
 }
@@ -60,7 +73,10 @@ nlohmann::json runtime_metadata() {
           {"threads", at::get_num_threads()},
           {"git_commit", git_commit()},
           {"hostname", host},
-          {"cuda_available", torch::cuda::is_available()}};
+          {"cuda_build", built_with_cuda()},
+          {"cuda_available", torch::cuda::is_available()},
+          {"cuda_devices", torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0},
+          {"resource_root", resource_root()}};
 }
 
 }  // namespace closerlook

@@ -14,7 +14,11 @@ int resolve_threads(int requested);
 // Calls at::set_num_threads once, early, from the main thread. Returns the count set.
 int init_threads(int requested);
 
-// "cpu", "cuda", "cuda:1". A CUDA device on a build without CUDA is a clear Error(BadInput).
+// True when this binary links LibTorch's CUDA libraries (the `cuda` preset, CLOSERLOOK_CUDA=ON).
+bool built_with_cuda();
+
+// "cpu", "cuda", "cuda:1". A CUDA device on a CPU build, or with no GPU visible, is a clear
+// Error(BadInput) saying which.
 torch::Device parse_device(const std::string& spec);
 
 // Library versions, BLAS, thread count, git commit, host: stored in each run's config.json.

@@ -105,7 +105,7 @@ bool add_handle(const std::string& name, const std::shared_ptr<torch::nn::Module
   h.running_var = bn->running_var;
   h.set_momentum = [bn](double mom) {
     if (mom < 0)
-      bn->options.momentum(c10::nullopt);
+      bn->options.momentum(std::nullopt);
     else
       bn->options.momentum(mom);
   };

@@ -265,23 +265,23 @@ std::string relative_link(const fs::path& target, const fs::path& from_dir) {
 
 }  // namespace
 
-std::string locate_plotly(const std::string& explicit_path, const std::string& source_dir) {
+std::string locate_plotly(const std::string& explicit_path, const std::string& resource_root) {
   std::vector<std::pair<std::string, std::string>> tried;
   if (!explicit_path.empty()) {
     if (file_exists(explicit_path)) return explicit_path;
     throw_bad_input("plotly.js not found at " + explicit_path + " (given with --plotly); run scripts/setup to install "
-                    "the pinned copy under report/node_modules and drop --plotly");
+                    "the pinned copy (report/assets/plotly.min.js) and drop --plotly");
   }
   if (const char* env = std::getenv("CLOSERLOOK_PLOTLY"); env && *env) {
     if (file_exists(env)) return env;
     throw_bad_input(std::string("plotly.js not found at ") + env + " (from CLOSERLOOK_PLOTLY); run scripts/setup "
-                    "to install the pinned copy under report/node_modules and unset CLOSERLOOK_PLOTLY");
+                    "to install the pinned copy (report/assets/plotly.min.js) and unset CLOSERLOOK_PLOTLY");
   }
-  std::string installed = (fs::path(source_dir) / kPlotlyRelativePath).string();
-  if (!source_dir.empty() && file_exists(installed)) return installed;
+  std::string installed = (fs::path(resource_root) / kPlotlyRelativePath).string();
+  if (!resource_root.empty() && file_exists(installed)) return installed;
   throw_bad_input("plotly.js not found at " + installed +
-                  ": run scripts/setup (it installs the pinned report assets with npm ci in report/), or point "
-                  "CLOSERLOOK_PLOTLY / --plotly at plotly-cartesian.min.js");
+                  ": run scripts/setup (it copies plotly.min.js out of the pinned plotly wheel, checked by hash), "
+                  "or point CLOSERLOOK_PLOTLY / --plotly at a plotly.min.js");
 }
 
 ReportResult write_report(const ReportOptions& opts) {

@@ -6,13 +6,14 @@
 
 namespace closerlook {
 
-// Where the pinned plotly bundle lives below the source tree (installed by scripts/setup).
-inline constexpr const char* kPlotlyRelativePath = "report/node_modules/plotly.js-cartesian-dist-min/plotly-cartesian.min.js";
+// Where the pinned plotly bundle lives below the resource root (core/resources.h): scripts/setup
+// copies it there out of the pinned plotly wheel, `cmake --install` puts it beside the presets.
+inline constexpr const char* kPlotlyRelativePath = "report/assets/plotly.min.js";
 
-// Finds plotly-cartesian.min.js: `explicit_path` (a --plotly option) if given, else the
-// CLOSERLOOK_PLOTLY environment variable, else <source_dir>/<kPlotlyRelativePath>.
+// Finds plotly.min.js: `explicit_path` (a --plotly option) if given, else the
+// CLOSERLOOK_PLOTLY environment variable, else <resource_root>/<kPlotlyRelativePath>.
 // Error(BadInput) naming every place tried, and telling to run scripts/setup, if none exists.
-std::string locate_plotly(const std::string& explicit_path, const std::string& source_dir);
+std::string locate_plotly(const std::string& explicit_path, const std::string& resource_root);
 
 struct ReportOptions {
   std::string run_dir;

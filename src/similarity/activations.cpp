@@ -1,6 +1,7 @@
 #include "similarity/activations.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -52,7 +53,7 @@ torch::Tensor reduce_activation(const torch::Tensor& raw, ConvMode mode, int64_t
     case ConvMode::Flatten: return raw.reshape({n, -1});
     case ConvMode::Spatial: {
       auto x = raw;
-      for (int64_t d : spatial_dims) x = x.slice(d, 0, c10::nullopt, stride);
+      for (int64_t d : spatial_dims) x = x.slice(d, 0, std::nullopt, stride);
       std::vector<int64_t> perm = {0};
       perm.insert(perm.end(), spatial_dims.begin(), spatial_dims.end());
       perm.push_back(1);

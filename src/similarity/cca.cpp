@@ -73,9 +73,9 @@ SimilarityResult cca_similarity(const Representation& x, const Representation& y
     throw Error(ExitCode::Internal, "cca_similarity: basis product has the wrong shape");
   torch::Tensor s, u, vh;
   if (measure == Measure::Pwcca) {
-    std::tie(u, s, vh) = torch::linalg::svd(m, false, c10::nullopt);
+    std::tie(u, s, vh) = torch::linalg_svd(m, false);
   } else {
-    s = torch::linalg::svdvals(m, c10::nullopt);
+    s = torch::linalg_svdvals(m);
   }
   // Rounding can put a coefficient a few ulps above 1 (identical subspaces).
   s = s.clamp(0.0, 1.0);

@@ -16,8 +16,8 @@ torch::Tensor as_f64_cpu(const torch::Tensor& t) { return t.detach().to(torch::k
 // positivedef_matrix_sqrt(pinv(a)): V diag(sqrt(w)) V^T from eigh. numpy returns NaN for the
 // square root of a (rounding-)negative eigenvalue; those are clamped to 0 and counted.
 torch::Tensor inverse_sqrt(const torch::Tensor& a, int64_t& clamped) {
-  auto inv = torch::linalg::pinv(a, 1e-15, false);
-  auto [w, v] = torch::linalg::eigh(inv, "L");
+  auto inv = torch::linalg_pinv(a, 1e-15, false);
+  auto [w, v] = torch::linalg_eigh(inv, "L");
   clamped += (w < 0).sum().item<int64_t>();
   return v.mm(torch::diag(w.clamp_min(0.0).sqrt())).mm(v.t());
 }
@@ -96,7 +96,7 @@ GoogleCca google_cca(const torch::Tensor& x_in, const torch::Tensor& y_in, doubl
   const auto ixx = inverse_sqrt(sxx, g.clamped_eigenvalues);
   const auto iyy = inverse_sqrt(syy, g.clamped_eigenvalues);
   const auto arr = ixx.mm(sxy).mm(iyy);
-  auto [u, s, vh] = torch::linalg::svd(arr, true, c10::nullopt);
+  auto [u, s, vh] = torch::linalg_svd(arr, true);
   g.u = u;
   g.vh = vh;
   g.coefficients = s.abs();
@@ -126,7 +126,7 @@ SimilarityResult google_similarity(const torch::Tensor& x_in, const torch::Tenso
     // i.e. the principal-component scores U_k S_k here; then get_cca_similarity.
     auto reduce = [&](const torch::Tensor& a, const std::string& name) {
       auto c = a - a.mean(0, true);
-      auto [u, s, vh] = torch::linalg::svd(c, false, c10::nullopt);
+      auto [u, s, vh] = torch::linalg_svd(c, false);
       int64_t k = opts.svcca_dims;
       if (k <= 0) {
         const auto frac = (s * s).cumsum(0) / (s * s).sum();
@@ -187,7 +187,7 @@ SimilarityResult google_similarity(const torch::Tensor& x_in, const torch::Tenso
     const auto mu = sel.mean(0, true);                // neuron means over datapoints
     const auto coef = use_x ? g.u.t() : g.vh;         // coef_x = u.T, coef_y = v (numpy's V^H)
     const auto dirns_t = (sel - mu).mm(coef.t()) + mu;  // (coef @ (acts - mu) + mu)^T
-    auto [pq, pr] = torch::linalg::qr(dirns_t, "reduced");
+    auto [pq, pr] = torch::linalg_qr(dirns_t, "reduced");
     auto weights = pq.t().mm(sel).abs().sum(1);
     weights = weights / weights.sum();
     r.weights = to_vector(weights);

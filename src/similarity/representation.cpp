@@ -125,14 +125,14 @@ void Representation::compute_spectrum() const {
   torch::NoGradGuard no_grad;
   if (active_count_ <= n_) {
     const auto& g = feature_gram();
-    auto [w, v] = torch::linalg::eigh(g, "L");
+    auto [w, v] = torch::linalg_eigh(g, "L");
     eigvals_ = w.flip(0).clamp_min(0.0).contiguous();
     eigvecs_ = v.flip(1).contiguous();
   } else {
     // More features than examples: the p' x p' Gram would be rank deficient and large; the
     // spectrum comes from Householder QR + SVD of R (n x p') instead.
-    auto [q, r] = torch::linalg::qr(active_data(), "reduced");
-    auto [u, s, vh] = torch::linalg::svd(r, false, c10::nullopt);
+    auto [q, r] = torch::linalg_qr(active_data(), "reduced");
+    auto [u, s, vh] = torch::linalg_svd(r, false);
     qr_q_ = q;
     qr_u_ = u;
     qr_s_ = s;
@@ -186,7 +186,7 @@ Subspace Representation::make_subspace(int64_t k, bool whole_space) const {
     auto b = active_data().mm(w);
     if (lam1 / l[k - 1] > kSinglePassMaxCond2) {
       auto g2 = b.t().mm(b);
-      auto [e2, v2] = torch::linalg::eigh(g2, "L");
+      auto [e2, v2] = torch::linalg_eigh(g2, "L");
       b = b.mm(v2 / e2.sqrt().unsqueeze(0));
     }
     sub.basis = b;
@@ -196,8 +196,8 @@ Subspace Representation::make_subspace(int64_t k, bool whole_space) const {
   } else {
     // Householder route: X = Q R, R = U S V^T, so the left singular vectors are Q U.
     if (!qr_q_.defined()) {
-      auto [q, r] = torch::linalg::qr(active_data(), "reduced");
-      auto [u, s, vh] = torch::linalg::svd(r, false, c10::nullopt);
+      auto [q, r] = torch::linalg_qr(active_data(), "reduced");
+      auto [u, s, vh] = torch::linalg_svd(r, false);
       qr_q_ = q;
       qr_u_ = u;
       qr_s_ = s;

@@ -1,6 +1,7 @@
 #include "similarity/streaming_cka.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <map>
