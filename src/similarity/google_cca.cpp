@@ -97,6 +97,21 @@ GoogleCca google_cca(const torch::Tensor& x_in, const torch::Tensor& y_in, doubl
   const auto iyy = inverse_sqrt(syy, g.clamped_eigenvalues);
   const auto arr = ixx.mm(sxy).mm(iyy);
   auto [u, s, vh] = torch::linalg_svd(arr, true);
+  // Singular vectors have no sign of their own, and PWCCA's weights depend on it (Google adds the
+  // neuron means back after projecting). LAPACKs differ (numpy's OpenBLAS vs the wheel's MKL), so
+  // fix it: the largest-magnitude entry of each right vector (row of vh) is positive (sklearn's
+  // svd_flip with u_based_decision=False; numpy's output on the reference fixture follows it).
+  {
+    const auto k = std::min(u.size(1), vh.size(0));
+    const auto rows = vh.slice(0, 0, k);
+    const auto idx = rows.abs().argmax(1);
+    auto sign = rows.gather(1, idx.unsqueeze(1)).sign().squeeze(1);
+    sign = torch::where(sign == 0, torch::ones_like(sign), sign);
+    u = u.clone();
+    vh = vh.clone();
+    u.slice(1, 0, k).mul_(sign.unsqueeze(0));
+    vh.slice(0, 0, k).mul_(sign.unsqueeze(1));
+  }
   g.u = u;
   g.vh = vh;
   g.coefficients = s.abs();
