@@ -1,5 +1,6 @@
-// The similarity commands end to end through the closerlook binary (skipped when it is not built
-// in this build folder): NPY in, JSON out; maps from activation folders.
+// The similarity commands end to end through the closerlook binary (the build makes it before
+// test_similarity; skipped when it is missing, a failure in CI): NPY in, JSON out; maps from
+// activation folders.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "../common/require.h"
 #include "core/json_io.h"
 #include "core/npy.h"
 #include "fixtures.h"
@@ -43,7 +45,7 @@ struct TempDir {
 };
 
 #define REQUIRE_BINARY() \
-  if (!std::filesystem::exists(binary())) GTEST_SKIP() << binary() << " is not built"
+  CL_REQUIRE_OR_SKIP(std::filesystem::exists(binary()), binary() << " is not built (ninja closerlook)")
 
 }  // namespace
 
