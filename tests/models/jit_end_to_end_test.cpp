@@ -3,7 +3,8 @@
 // Python are imported, interpolated (BN recalibrated; checked against an independent PyTorch
 // oracle), connected by a trained curve, evaluated along it, compared with a CKA map on chosen
 // probes, and fine-tuned with `closerlook train`; Python then reproduces the fine-tuned
-// checkpoint's logits. Also the command-line errors: other architecture, unknown probes, bad NPY.
+// checkpoint's logits. A traced model goes through import, activations and CKA. Also the
+// command-line errors: other architecture, unknown probes, bad NPY.
 // Needs the `closerlook` target built in the same build folder.
 #include <gtest/gtest.h>
 
@@ -124,12 +125,66 @@ TEST(JitEndToEnd, PythonModelsThroughInterpolationCurveCkaAndFineTuning) {
     torch::NoGradGuard ng;
     logits = tuned.forward(read_npy(dir + "/probe_input.npy"));
   }
-  auto py = run_command("/usr/bin/python3 " + python_fixture_script() + " logits " + ft + " " + dir +
+  auto py = run_command(python_command() + " " + python_fixture_script() + " logits " + ft + " " + dir +
                         "/probe_input.npy " + work + "/py_logits.npy");
   ASSERT_EQ(py.code, 0) << py.output;
   EXPECT_NE(py.output.find(tuned.arch()), std::string::npos) << py.output;  // the stored arch
   auto py_logits = read_npy(work + "/py_logits.npy");
   EXPECT_TRUE(torch::allclose(logits, py_logits, 1e-5, 1e-5)) << (logits - py_logits).abs().max();
+}
+
+// A model saved with torch.jit.trace through the tools that need no BN recalibration:
+// import-model (the test accuracy Python measured for the eager model it was traced from),
+// activations and similarity-map (the same values as the scripted a.pt, which holds the same
+// weights). Interpolating from it fails clearly: a traced BN layer cannot recalibrate.
+TEST(JitEndToEnd, TracedModelThroughImportActivationsAndCka) {
+  JIT_FIXTURE_OR_SKIP(dir);
+  BINARY_OR_FAIL();
+  const std::string work = temp_path("jit_e2e_traced");
+  fs::remove_all(work);
+  fs::create_directories(work);
+  const std::string bin = binary() + " ";
+  const auto oracle = read_json(dir + "/oracle.json");
+  const std::string probes = "features.2,features.6,classifier.1,logits";
+  for (const char* m : {"a", "traced"})
+    RUN_OK(bin + "import-model " + dir + "/" + m + ".pt --out " + work + "/run_" + m + data_sets(dir + "/data") +
+           " --probes " + probes + " --quiet");
+  auto summary = read_json(work + "/run_traced/summary.json");
+  expect_close(summary["test_acc"].get<double>(), oracle["test_acc"]["a"].get<double>(), 0, 1.5 / 128,
+               "imported test accuracy of traced.pt");
+  const std::string ct = work + "/run_traced/checkpoints/final.pt", ca = work + "/run_a/checkpoints/final.pt";
+
+  // The same activations as the scripted model, probe by probe.
+  RUN_OK(bin + "activations " + ct + " --n 16 --out " + work + "/acts_traced --quiet");
+  RUN_OK(bin + "activations " + ca + " --n 16 --out " + work + "/acts_a --quiet");
+  size_t compared = 0;
+  for (const auto& e : fs::directory_iterator(work + "/acts_a")) {
+    if (e.path().extension() != ".npy") continue;
+    const auto other = fs::path(work + "/acts_traced") / e.path().filename();
+    ASSERT_TRUE(fs::exists(other)) << other;
+    auto ta = read_npy(e.path().string()), tt = read_npy(other.string());
+    ASSERT_EQ(ta.sizes(), tt.sizes()) << e.path().filename();
+    EXPECT_TRUE(torch::allclose(ta, tt, 1e-5, 1e-5)) << e.path().filename() << " max diff " << (ta - tt).abs().max();
+    ++compared;
+  }
+  EXPECT_EQ(compared, 4u);
+
+  // Linear CKA between traced and scripted: one function, so the diagonal is 1.
+  RUN_OK(bin + "similarity-map --a " + ct + " --b " + ca + " --measure cka-linear --n 64 --out " + work +
+         "/cka_ta --quiet");
+  torch::Tensor map;
+  for (const auto& e : fs::directory_iterator(work + "/cka_ta"))
+    if (e.path().extension() == ".npy") map = read_npy(e.path().string());
+  ASSERT_TRUE(map.defined());
+  ASSERT_EQ(map.sizes(), (std::vector<int64_t>{4, 4}));
+  EXPECT_TRUE(torch::allclose(map.diagonal().to(torch::kFloat64), torch::ones({4}, torch::kFloat64), 1e-5, 1e-5)) << map;
+
+  // Recalibrating the traced model's BN (on the line from it) is a clear error.
+  auto r = run_command(bin + "interpolate " + ct + " " + ca + " --out " + work + "/line --points 3 --quiet");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("BatchNorm layer 'features.1' did not update its running statistics"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("torch.jit.script"), std::string::npos) << r.output;
 }
 
 TEST(JitEndToEnd, ClearErrorsForArchitecturesProbesAndNpyFiles) {

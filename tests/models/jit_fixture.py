@@ -1,4 +1,5 @@
-"""Python side of the TorchScript tests (tests/models/jit_*_test.cpp), run with /usr/bin/python3.
+"""Python side of the TorchScript tests (tests/models/jit_*_test.cpp), run with the Python peer
+(CL_PYTHON, default `python3` on PATH: the python whose torch wheel provides LibTorch).
 
   jit_fixture.py make DIR
       Writes a small learnable NPY dataset (DIR/data), scripts a small CNN with BatchNorm, trains
@@ -11,7 +12,8 @@
           "line": test NLL / error at t = 0, 0.5, 1 on the straight line between a and b, with
                   BN statistics recomputed over the whole training set in one batch (mean and
                   unbiased variance), as closerlook's interpolate computes them;
-          "probes": the names and shapes of a.pt's activations for the first 8 test images.
+          "probes": the names and shapes of a.pt's activations for the first 8 test images;
+          "torch": the torch version that wrote the files.
         DIR/probe_acts_a/<name>.npy  a.pt's activations (eval mode) at those probes.
   jit_fixture.py logits CKPT INPUT.npy OUT.npy
       torch.jit.load(CKPT), eval(), logits of INPUT.npy -> OUT.npy; prints the stored arch.
@@ -20,6 +22,7 @@ Exit code 77 when torch or numpy is missing.
 import json
 import os
 import sys
+import warnings
 
 try:
     import numpy as np
@@ -29,6 +32,9 @@ try:
 except ImportError:
     sys.exit(77)
 
+# torch 2.x marks torch.jit.script/trace deprecated (FutureWarning); they still write the
+# TorchScript archives that closerlook's LibTorch loads, which is what these tests are about.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
 torch.set_num_threads(1)
 N_TRAIN, N_TEST, SIZE, CLASSES = 256, 128, 12, 4
 
@@ -166,7 +172,8 @@ def make(root):
             test_acc[k] = (m(data["test"][0]).argmax(1) == data["test"][1]).double().mean().item()
     oracle = {"line": line_oracle(eager["a"], eager["b"], data),
               "probes": {k: list(v.shape) for k, v in acts.items()},
-              "test_acc": test_acc}
+              "test_acc": test_acc,
+              "torch": torch.__version__}
     with open(os.path.join(root, "oracle.json"), "w") as fh:
         json.dump(oracle, fh, indent=1)
 
@@ -178,7 +185,8 @@ def logits(ckpt, inp, out):
     with torch.no_grad():
         y = m(torch.from_numpy(np.load(inp)))
     np.save(out, y.numpy())
-    print(extra["closerlook_arch"])
+    arch = extra["closerlook_arch"]  # torch 2.x returns the extra files' contents as bytes
+    print(arch.decode() if isinstance(arch, bytes) else arch)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-// JitNetwork over TorchScript modules scripted by Debian's Python torch (jit_fixture.py):
-// state_dict names, arch(), probe discovery and values against eager PyTorch, the scripted
-// probes(x) method, exact BN momentum emulation, gradients, save/load, spec reading, errors.
+// JitNetwork over TorchScript modules scripted and traced by the Python peer's torch (CL_PYTHON,
+// jit_fixture.py): state_dict names, arch(), probe discovery and values against eager PyTorch,
+// the scripted probes(x) method, a traced module, exact BN momentum emulation, gradients,
+// save/load, spec reading, errors.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "core/config.h"
+#include "core/json_io.h"
 #include "core/npy.h"
 #include "jit_test_util.h"
 #include "models/factory.h"
@@ -38,6 +40,9 @@ TEST(JitNetwork, NamesArchAndBatchNormHandlesFollowPython) {
   EXPECT_NE(a.arch(), c.arch());
   EXPECT_NE(a.arch().find("torchscript SmallCNN params=12"), std::string::npos) << a.arch();
   EXPECT_NE(a.arch().find("in=1x12x12 classes=4"), std::string::npos) << a.arch();
+  // The files come from the Python peer, whose torch wheel is the LibTorch linked here.
+  const std::string py_torch = read_json(dir + "/oracle.json").value("torch", "");
+  EXPECT_EQ(py_torch.substr(0, py_torch.find('+')), TORCH_VERSION) << "CL_PYTHON " << CL_PYTHON;
 
   auto bns = a.batchnorms();
   ASSERT_EQ(bns.size(), 2u);
@@ -113,6 +118,44 @@ TEST(JitNetwork, SequentialRootAndScriptedProbesMethod) {
   EXPECT_TRUE(torch::allclose(acts["hidden"], read_npy(dir + "/probe_acts_a/classifier.1.npy"), 1e-5, 1e-5));
   EXPECT_TRUE(torch::allclose(logits, read_npy(dir + "/probe_acts_a/logits.npy"), 1e-5, 1e-5));
   EXPECT_TRUE(acts["logits"].is_same(logits));
+}
+
+// A module saved with torch.jit.trace (eval mode, batch of 4): the same parameters and buffers as
+// the scripted a.pt it was traced from, probes discovered from the traced graph, and forward and
+// probe values equal to eager PyTorch's at another batch size.
+TEST(JitNetwork, TracedModuleForwardsAndProbesLikeEagerPyTorch) {
+  JIT_FIXTURE_OR_SKIP(dir);
+  JitNetwork traced(fixture_model(dir, "traced.pt")), scripted(fixture_model(dir, "a.pt"));
+  auto tp = traced.named_parameters(), sp = scripted.named_parameters();
+  ASSERT_EQ(tp.size(), sp.size());
+  for (size_t i = 0; i < tp.size(); ++i) {
+    EXPECT_EQ(tp[i].first, sp[i].first);
+    EXPECT_TRUE(torch::equal(tp[i].second, sp[i].second)) << tp[i].first;
+  }
+  auto tb = traced.named_buffers(), sb = scripted.named_buffers();
+  ASSERT_EQ(tb.size(), sb.size());
+  for (size_t i = 0; i < tb.size(); ++i) {
+    EXPECT_EQ(tb[i].first, sb[i].first);
+    EXPECT_TRUE(torch::equal(tb[i].second, sb[i].second)) << tb[i].first;
+  }
+  EXPECT_NE(traced.arch().find("torchscript SmallCNN params=12"), std::string::npos) << traced.arch();
+  EXPECT_EQ(traced.available_probes(), scripted.available_probes());
+
+  traced.train(false);
+  torch::NoGradGuard ng;
+  const auto x = read_npy(dir + "/probe_input.npy");  // 8 images; traced on 4
+  std::map<std::string, torch::Tensor> acts;
+  auto logits = traced.forward_probes(x, {"features.1", "features.2", "features", "classifier.1", "logits"}, acts);
+  EXPECT_EQ(acts.size(), 5u);
+  for (const auto& [name, t] : acts) {
+    auto ref = read_npy(dir + "/probe_acts_a/" + name + ".npy");
+    ASSERT_EQ(t.sizes(), ref.sizes()) << name;
+    EXPECT_TRUE(torch::allclose(t, ref, 1e-5, 1e-5)) << name << " max diff " << (t - ref).abs().max().item<double>();
+  }
+  EXPECT_TRUE(torch::allclose(logits, read_npy(dir + "/probe_acts_a/logits.npy"), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(traced.forward(x.narrow(0, 0, 3)), logits.narrow(0, 0, 3), 1e-6, 1e-6));
+  scripted.train(false);
+  EXPECT_TRUE(torch::allclose(logits, scripted.forward(x), 1e-6, 1e-6));
 }
 
 // Train-mode batch statistics (mean, unbiased variance over N, H, W) of the activation that

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "../common/require.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "model_test_util.h"
@@ -36,38 +37,58 @@ inline CommandResult run_command(const std::string& cmd) {
 
 inline std::string python_fixture_script() { return std::string(CL_SOURCE_DIR) + "/tests/models/jit_fixture.py"; }
 
-// The fixture folder (made on first use; rebuilt when jit_fixture.py changes), or "" when
-// /usr/bin/python3 has no torch/numpy. A failure of the script fails the calling test.
-inline std::string jit_fixture_dir() {
+// The fixture folder, made on first use by the Python peer (CL_PYTHON) and rebuilt when
+// jit_fixture.py changes. `missing` says why it could not be made when the prerequisite is
+// absent (no such python, or it lacks torch/numpy); `failed` holds the script's output when it
+// ran and failed, which fails the calling test.
+struct JitFixture {
+  std::string dir;
+  std::string missing;
+  std::string failed;
+};
+
+inline const JitFixture& jit_fixture() {
   namespace fs = std::filesystem;
-  static std::string dir = [] {
-    if (!file_exists("/usr/bin/python3")) return std::string();
+  static const JitFixture fixture = [] {
+    JitFixture f;
     const std::string script = read_file(python_fixture_script());
-    const std::string stamp = std::to_string(std::hash<std::string>{}(script));
+    // The python is part of the stamp: a fixture written by another torch is not reused.
+    const std::string stamp = std::to_string(std::hash<std::string>{}(script + "\n" + CL_PYTHON));
     const fs::path root = fs::path(CL_BINARY_DIR) / "test_models_tmp";
     const fs::path final_dir = root / ("jit_fixture_" + stamp);
-    if (fs::exists(final_dir / "oracle.json")) return final_dir.string();
+    if (fs::exists(final_dir / "oracle.json")) {
+      f.dir = final_dir.string();
+      return f;
+    }
     fs::create_directories(root);
     const fs::path tmp = root / ("jit_fixture_tmp_" + std::to_string(::getpid()));
     fs::remove_all(tmp);
-    auto r = run_command("/usr/bin/python3 " + python_fixture_script() + " make " + tmp.string());
-    if (r.code == 77) return std::string();
+    auto r = run_command(python_command() + " " + python_fixture_script() + " make " + tmp.string());
+    if (python_prerequisite_missing(r.code)) {
+      f.missing = std::string("the Python peer ") + CL_PYTHON + " is missing or lacks torch/numpy (exit " +
+                  std::to_string(r.code) + "): " + r.output;
+      return f;
+    }
     if (r.code != 0) {
-      ADD_FAILURE() << "jit_fixture.py make failed:\n" << r.output;
-      return std::string("FAILED");
+      f.failed = "jit_fixture.py make failed (exit " + std::to_string(r.code) + "):\n" + r.output;
+      return f;
     }
     std::error_code ec;
     fs::rename(tmp, final_dir, ec);  // another process may have won the race: use its folder
     if (ec) fs::remove_all(tmp);
-    return final_dir.string();
+    f.dir = final_dir.string();
+    return f;
   }();
-  return dir;
+  return fixture;
 }
 
-#define JIT_FIXTURE_OR_SKIP(var)                                                        \
-  const std::string var = ::closerlook::testing::jit_fixture_dir();                     \
-  if (var.empty()) GTEST_SKIP() << "/usr/bin/python3 lacks torch or numpy";             \
-  ASSERT_NE(var, "FAILED") << "the Python fixture failed (see the first test's output)"
+// const std::string var = the fixture folder; skips (fails in CI) without Python torch, fails
+// when the fixture script fails.
+#define JIT_FIXTURE_OR_SKIP(var)                                                            \
+  const auto& var##_fixture_ = ::closerlook::testing::jit_fixture();                        \
+  CL_REQUIRE_OR_SKIP(var##_fixture_.missing.empty(), var##_fixture_.missing);               \
+  ASSERT_TRUE(var##_fixture_.failed.empty()) << var##_fixture_.failed;                      \
+  const std::string var = var##_fixture_.dir
 
 // JitNetwork options for the fixture's 1x12x12, 4-class data.
 inline JitModelOptions fixture_model(const std::string& dir, const std::string& file,

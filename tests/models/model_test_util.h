@@ -1,7 +1,10 @@
 // Helpers shared by the models tests.
 #pragma once
+#include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -45,8 +48,37 @@ inline torch::Tensor input_for(const ModelSpec& s, int64_t batch, uint64_t seed 
   return at::randn({batch, s.in_channels, s.image_size, s.image_size}, gen);
 }
 
+// The Python peer (CL_PYTHON, from CMake's CLOSERLOOK_PYTHON: the python whose torch wheel
+// provides LibTorch), quoted for a shell command line.
+inline std::string python_command() {
+  std::string q = "'";
+  for (char c : std::string(CL_PYTHON)) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Exit codes of a Python helper that mean "the prerequisite is missing", not "the check failed":
+// 77 (the script's own: torch or numpy cannot be imported) and 127 (the shell: no such python).
+inline bool python_prerequisite_missing(int exit_code) { return exit_code == 77 || exit_code == 127; }
+
+// A path in this test process's own scratch folder, CL_BINARY_DIR/test_models_tmp/p<pid>, so
+// that two test runs in one build folder (ctest -j, or two people) never share files. The folder
+// is removed at exit when every test passed, and kept for a look otherwise.
 inline std::string temp_path(const std::string& name) {
-  return std::string(CL_BINARY_DIR) + "/test_models_tmp/" + name;
+  static const std::string root = [] {
+    const std::string dir = std::string(CL_BINARY_DIR) + "/test_models_tmp/p" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);  // a folder left by an earlier process with this pid
+    std::filesystem::create_directories(dir);
+    return dir;
+  }();
+  static const struct Cleanup {
+    ~Cleanup() {
+      if (::testing::UnitTest::GetInstance()->Passed()) {
+        std::error_code ec;
+        std::filesystem::remove_all(root, ec);
+      }
+    }
+  } cleanup;
+  return root + "/" + name;
 }
 
 }  // namespace closerlook::testing

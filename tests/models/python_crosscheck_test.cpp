@@ -1,6 +1,6 @@
-// A saved checkpoint opened by Debian's Python torch (torch.jit.load): same names, same values,
-// and an independently written eager PyTorch model (VGG, kuangliu ResNet, MLP) loads it with
-// strict=True and gives the same logits.
+// A saved checkpoint opened by the Python peer's torch (CL_PYTHON: the torch wheel's python,
+// torch.jit.load): same names, same values, and an independently written eager PyTorch model
+// (VGG, kuangliu ResNet, MLP) loads it with strict=True and gives the same logits.
 // Also checks that Python's torch.manual_seed + the paper's init loop draws the same weights.
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "../common/require.h"
 #include "core/atomic_file.h"
 #include "core/npy.h"
 #include "model_test_util.h"
@@ -18,7 +19,6 @@ namespace {
 using namespace closerlook::testing;
 
 TEST(ModelPython, CheckpointNamesValuesLogitsAndInitMatchPyTorch) {
-  if (!file_exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   struct Case {
     ModelSpec spec;
     uint64_t seed;
@@ -27,7 +27,7 @@ TEST(ModelPython, CheckpointNamesValuesLogitsAndInitMatchPyTorch) {
     std::string dir;
   };
   std::vector<Case> cases;
-  std::string cmd = "/usr/bin/python3 " + std::string(CL_SOURCE_DIR) + "/tests/models/python_crosscheck.py";
+  std::string cmd = python_command() + " " + std::string(CL_SOURCE_DIR) + "/tests/models/python_crosscheck.py";
   std::vector<ModelSpec> specs = {vgg_spec("vgg11", 0.125, true, {16, 12}), vgg_spec("vgg13", 0.125, false, {16}),
                                   resnet_spec("resnet8", 0.5, true), resnet_spec("resnet8", 0.25, false),
                                   mlp_spec({16, 8}, true)};
@@ -54,7 +54,8 @@ TEST(ModelPython, CheckpointNamesValuesLogitsAndInitMatchPyTorch) {
   const std::string log = temp_path("python_log.txt");
   cmd += " > " + log + " 2>&1";
   const int status = std::system(cmd.c_str());
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) GTEST_SKIP() << "/usr/bin/python3 lacks torch or numpy";
+  CL_REQUIRE_OR_SKIP(!(WIFEXITED(status) && python_prerequisite_missing(WEXITSTATUS(status))),
+                     "the Python peer " << CL_PYTHON << " is missing or lacks torch/numpy: " << read_file(log));
   ASSERT_EQ(status, 0) << read_file(log);
 
   for (auto& c : cases) {
