@@ -1,6 +1,8 @@
 // A synthetic study run folder with one figure of every kind the studies emit, plus claims and
 // the run metadata, written through the public builder API (as the pipeline will).
 #pragma once
+#include <torch/version.h>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -184,7 +186,7 @@ inline SyntheticRun write_synthetic_run(const std::string& dir) {
                      {"distillation", "Distillation changes the deeper layers most", "not held",
                       {{"delta_deep", 0.01}, {"delta_shallow", 0.02}}, "smoke preset: tiny models"}});
   nlohmann::json config = {{"config_hash", run.config_hash},
-                           {"runtime", {{"git_commit", run.git_commit}, {"hostname", "testhost"}, {"libtorch_version", "1.13.1"}}}};
+                           {"runtime", {{"git_commit", run.git_commit}, {"hostname", "testhost"}, {"libtorch_version", TORCH_VERSION}}}};
   write_json(dir + "/config.json", config);
   return run;
 }
