@@ -39,6 +39,13 @@ endif()
 add_library(closerlook_torch INTERFACE)
 if(CLOSERLOOK_CUDA)
   list(APPEND CMAKE_PREFIX_PATH "${CLOSERLOOK_TORCH_ROOT}/share/cmake")
+  # closerlook compiles no CUDA code, but TorchConfig try-runs a CUDA program to detect GPUs,
+  # which fails with C++20 propagated to CUDA (CMake 3.25 knows no CUDA20 flag for nvcc). The
+  # arch list only matters for CUDA sources; a given one skips the detection.
+  set(CMAKE_CUDA_STANDARD 17)
+  if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST} AND NOT TORCH_CUDA_ARCH_LIST)
+    set(TORCH_CUDA_ARCH_LIST "8.0;9.0")
+  endif()
   find_package(Torch REQUIRED)
   if(NOT TORCH_CUDA_LIBRARIES AND NOT TARGET torch_cuda)
     message(FATAL_ERROR "CLOSERLOOK_CUDA=ON but ${CLOSERLOOK_TORCH_ROOT} is a CPU-only LibTorch")

@@ -145,7 +145,7 @@ TEST_F(HtmlReport, ClearErrorsForMissingPlotlyAndBadFigures) {
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("scripts/setup"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find(dir + "/no-source-tree/report/node_modules"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(dir + "/no-source-tree/report/assets"), std::string::npos) << e.what();
   }
   ::setenv("CLOSERLOOK_PLOTLY", plotly.c_str(), 1);
   EXPECT_EQ(locate_plotly("", dir + "/no-source-tree"), plotly);

@@ -101,7 +101,7 @@ TEST(SvccaProperties, KeepsDirectionsFor99PercentVariance) {
   const int64_t n = 500;
   auto z = torch::randn({n, 5}, torch::kFloat64);
   // Orthonormal columns orthogonal to the all-ones vector: already centred, singular values exact.
-  auto u = std::get<0>(torch::linalg::qr(z - z.mean(0, true), "reduced"));
+  auto u = std::get<0>(torch::linalg_qr(z - z.mean(0, true), "reduced"));
   auto s = torch::tensor({10.0, 6.0, 3.0, 0.2, 0.1}, torch::kFloat64);
   auto x = u.mm(torch::diag(s)).mm(random_orthogonal(5, 8));
   const Representation r(x, "X");
