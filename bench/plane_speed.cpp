@@ -87,7 +87,8 @@ int main(int argc, char** argv) try {
   fast.batch_size = a.fast_batch;
   fast.bn_batch_size = a.fast_bn_batch;
 
-  auto work_full = nets[0]->clone_architecture(), work_fast = nets[0]->clone_architecture();
+  // Working networks of the same architecture (their weights are overwritten at every point).
+  auto work_full = load_network(a.ckpts[0], dev), work_fast = load_network(a.ckpts[0], dev);
   PointEvaluator ev_full(*work_full, data, dev, full), ev_fast(*work_fast, data, dev, fast);
   const PlaneBasis b = plane_basis(flat_parameters(*nets[0]), flat_parameters(*nets[1]), flat_parameters(*nets[2]));
   const auto [alphas, betas] = plane_axes(b, {}, a.grid, a.margin);

@@ -213,18 +213,6 @@ std::vector<int64_t> ConfigReader::get_int_list(const std::string& key, const st
   return out;
 }
 
-std::vector<double> ConfigReader::get_double_list(const std::string& key, const std::vector<double>& def) {
-  const json* v = find(key);
-  if (!v) return def;
-  if (!v->is_array()) fail(key, "expected a list of numbers, got " + show(*v));
-  std::vector<double> out;
-  for (const auto& e : *v) {
-    if (!e.is_number()) fail(key, "expected a list of numbers, found element " + show(e));
-    out.push_back(e.get<double>());
-  }
-  return out;
-}
-
 std::vector<std::string> ConfigReader::get_string_list(const std::string& key, const std::vector<std::string>& def) {
   const json* v = find(key);
   if (!v) return def;

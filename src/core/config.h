@@ -30,7 +30,6 @@ class ConfigReader {
   std::string get_string(const std::string& key, const std::string& def);
   std::string get_enum(const std::string& key, const std::string& def, const std::vector<std::string>& allowed);
   std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& def, int64_t min, int64_t max);
-  std::vector<double> get_double_list(const std::string& key, const std::vector<double>& def);
   std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& def);
   // A sub-table; returns a reader over {} when absent. Its keys are checked by its own finish().
   ConfigReader section(const std::string& key);

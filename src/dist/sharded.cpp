@@ -141,19 +141,4 @@ PlaneResult evaluate_plane_sharded(Communicator& comm, PointEvaluator& ev, const
   return gather_plane(comm, mine, out_dir);
 }
 
-PlaneResult run_plane_sharded(Communicator& comm, PlaneJob job) {
-  job.plane.shard = 0;
-  job.plane.shards = 1;
-  if (comm.size() == 1) return run_plane(job);
-  const std::string out_dir = job.out_dir;
-  CL_CHECK_INPUT(!out_dir.empty(), "plane: --out is required");
-  job.plane.shard = comm.rank();
-  job.plane.shards = comm.size();
-  job.plane.quiet = job.plane.quiet || comm.rank() != 0;
-  job.common.quiet = job.common.quiet || comm.rank() != 0;
-  job.out_dir = shard_dir(out_dir, comm.rank(), comm.size());
-  const PlaneResult mine = run_plane(job);
-  return gather_plane(comm, mine, out_dir);
-}
-
 }  // namespace closerlook

@@ -10,9 +10,10 @@
 #include <vector>
 
 #include "dist/communicator.h"
-#include "surface/jobs.h"
+#include "surface/point_eval.h"
 #include "surface/path_eval.h"
 #include "surface/plane.h"
+#include "surface/profile.h"
 
 namespace closerlook {
 
@@ -34,8 +35,5 @@ Profile evaluate_profile_sharded(Communicator& comm, PointEvaluator& ev, const s
 // outputs are written. opts.shard/opts.shards are ignored.
 PlaneResult evaluate_plane_sharded(Communicator& comm, PointEvaluator& ev, const PlaneInputs& in, PlaneOptions opts,
                                    const std::string& out_dir, const nlohmann::json& meta = {});
-
-// run_plane (surface/jobs.h: checkpoints or a curve folder, the run's data) across the ranks.
-PlaneResult run_plane_sharded(Communicator& comm, PlaneJob job);
 
 }  // namespace closerlook

@@ -107,17 +107,17 @@ JitModelOptions jit_options(const ModelSpec& s) {
   return o;
 }
 
-// Builds, then (with a seed) reseeds the default generator, then initialises. Seeding after
-// construction matters: the module constructors draw LibTorch's own default init, and the
-// paper's init must start from a fresh stream to equal Python's manual_seed + init loop.
-NetworkPtr build_network(const ModelSpec& s, std::optional<uint64_t> seed) {
+// Builds, then reseeds the default generator, then initialises. Seeding after construction
+// matters: the module constructors draw LibTorch's own default init, and the paper's init must
+// start from a fresh stream to equal Python's manual_seed + init loop.
+NetworkPtr build_network(const ModelSpec& s, uint64_t seed) {
   if (s.family == "torchscript") return std::make_shared<JitNetwork>(jit_options(s));
   auto module = make_module(s);
-  if (seed) torch::manual_seed(*seed);
+  torch::manual_seed(seed);
   init_weights(*module, s.init_scale);
   return std::make_shared<ModuleNetwork>(module, arch_string(s),
                                          std::vector<int64_t>{s.in_channels, s.image_size, s.image_size},
-                                         s.family == "mlp", [s] { return build_network(s, std::nullopt); });
+                                         s.family == "mlp");
 }
 
 template <class T>

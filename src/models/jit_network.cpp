@@ -527,10 +527,4 @@ void JitNetwork::load(const std::string& path) {
   for (auto& [dst, src] : buffers) dst.copy_(src);
 }
 
-std::shared_ptr<Network> JitNetwork::clone_architecture() const {
-  auto net = std::make_shared<JitNetwork>(opts_);
-  if (device_ != torch::Device(torch::kCPU)) net->to(device_);
-  return net;
-}
-
 }  // namespace closerlook

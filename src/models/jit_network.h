@@ -63,9 +63,6 @@ class JitNetwork : public Network {
   void to(torch::Device device) override;
   void save(const std::string& path) override;
   void load(const std::string& path) override;
-  // The same file loaded again (its weights, not fresh random ones: a TorchScript file has no
-  // initialiser we could rerun), on this network's device, in training mode.
-  std::shared_ptr<Network> clone_architecture() const override;
 
   // Every probe point the module offers (probe_names() is the chosen subset, in this order).
   const std::vector<std::string>& available_probes() const { return available_; }

@@ -47,12 +47,8 @@ torch::Tensor read_dotted(torch::serialize::InputArchive& root, const std::strin
 }  // namespace
 
 ModuleNetwork::ModuleNetwork(std::shared_ptr<ProbedModule> module, std::string arch, std::vector<int64_t> input_shape,
-                             bool accepts_flat, std::function<std::shared_ptr<Network>()> make_fresh)
-    : module_(std::move(module)),
-      arch_(std::move(arch)),
-      input_shape_(std::move(input_shape)),
-      accepts_flat_(accepts_flat),
-      make_fresh_(std::move(make_fresh)) {}
+                             bool accepts_flat)
+    : module_(std::move(module)), arch_(std::move(arch)), input_shape_(std::move(input_shape)), accepts_flat_(accepts_flat) {}
 
 void ModuleNetwork::check_input(const torch::Tensor& x) const {
   bool ok = x.defined() && x.dim() == 4 && x.size(1) == input_shape_[0] && x.size(2) == input_shape_[1] &&
@@ -186,12 +182,6 @@ void ModuleNetwork::load(const std::string& path) {
   collect(named_buffers(), true);
   torch::NoGradGuard no_grad;
   for (auto& p : pending) p.dst.copy_(p.src);
-}
-
-std::shared_ptr<Network> ModuleNetwork::clone_architecture() const {
-  auto net = make_fresh_();
-  if (device_ != torch::Device(torch::kCPU)) net->to(device_);
-  return net;
 }
 
 }  // namespace closerlook

@@ -20,10 +20,9 @@ namespace closerlook {
 class ModuleNetwork : public Network {
  public:
   // `input_shape` = {C, H, W} accepted by forward (checked, with a clear error); `accepts_flat`
-  // also accepts N x (C*H*W) inputs (the MLP). `make_fresh` builds a freshly initialised
-  // network of the same architecture (for clone_architecture).
+  // also accepts N x (C*H*W) inputs (the MLP).
   ModuleNetwork(std::shared_ptr<ProbedModule> module, std::string arch, std::vector<int64_t> input_shape,
-                bool accepts_flat, std::function<std::shared_ptr<Network>()> make_fresh);
+                bool accepts_flat);
 
   std::string arch() const override { return arch_; }
   torch::Tensor forward(const torch::Tensor& x) override;
@@ -40,9 +39,6 @@ class ModuleNetwork : public Network {
   void to(torch::Device device) override;
   void save(const std::string& path) override;
   void load(const std::string& path) override;
-  // Same architecture, fresh weights (initialised from the current default generator, no
-  // reseeding), on the same device as this network, in training mode.
-  std::shared_ptr<Network> clone_architecture() const override;
 
   torch::nn::Module& module() { return *module_; }
   torch::Device device() const { return device_; }
@@ -54,7 +50,6 @@ class ModuleNetwork : public Network {
   std::string arch_;
   std::vector<int64_t> input_shape_;
   bool accepts_flat_;
-  std::function<std::shared_ptr<Network>()> make_fresh_;
   torch::Device device_ = torch::kCPU;
 };
 

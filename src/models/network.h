@@ -58,9 +58,6 @@ class Network {
   // Loads weights + buffers. A checkpoint of another architecture is an Error(BadInput).
   virtual void load(const std::string& path) = 0;
 
-  // A new network of the same architecture (fresh weights), e.g. to hold curve points.
-  virtual std::shared_ptr<Network> clone_architecture() const = 0;
-
   std::vector<torch::Tensor> parameters() {
     std::vector<torch::Tensor> out;
     for (auto& p : named_parameters()) out.push_back(p.second);

@@ -27,10 +27,6 @@ nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride, bool bias) {
 }
 }  // namespace
 
-bool is_resnet_layout(const std::string& layout) {
-  return layout == "resnet8" || layout == "resnet20" || layout == "resnet18";
-}
-
 BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride, bool batchnorm) {
   conv1 = register_module("conv1", conv3x3(in, out, stride, !batchnorm));
   if (batchnorm) bn1 = register_module("bn1", nn::BatchNorm2d(out));

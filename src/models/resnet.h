@@ -18,8 +18,6 @@ struct ResNetOptions {
   int64_t in_channels = 3, num_classes = 10;
 };
 
-bool is_resnet_layout(const std::string& layout);
-
 class BasicBlockImpl : public torch::nn::Module {
  public:
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride, bool batchnorm);

@@ -10,10 +10,6 @@ namespace {
 constexpr int64_t M = -1;
 }
 
-bool is_vgg_layout(const std::string& layout) {
-  return layout == "vgg11" || layout == "vgg13" || layout == "vgg16" || layout == "vgg19";
-}
-
 std::vector<int64_t> vgg_config(const std::string& layout) {
   if (layout == "vgg11") return {64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M};
   if (layout == "vgg13") return {64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M};

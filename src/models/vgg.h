@@ -21,7 +21,6 @@ struct VggOptions {
 // The layout's channel list before the width multiplier; -1 stands for a 2x2 max-pool ("M").
 // Throws Error(BadInput) for an unknown layout.
 std::vector<int64_t> vgg_config(const std::string& layout);
-bool is_vgg_layout(const std::string& layout);
 
 class VggNet : public ProbedModule {
  public:

@@ -48,8 +48,7 @@ Representation::Representation(const torch::Tensor& acts, std::string name, Repr
   if (p_ < 1) throw_bad_input(fmt::format("{}: has no features (shape {})", name_, shape_str(acts)));
   if (!(opts_.rank_rtol >= 0.0 && opts_.rank_rtol < 1.0))
     throw_bad_input(fmt::format("{}: rank tolerance must be in [0, 1), got {}", name_, opts_.rank_rtol));
-  input_dtype_ = acts.scalar_type();
-  rtol_ = opts_.rank_rtol > 0.0 ? opts_.rank_rtol : default_rtol(input_dtype_);
+  rtol_ = opts_.rank_rtol > 0.0 ? opts_.rank_rtol : default_rtol(acts.scalar_type());
 
   torch::NoGradGuard no_grad;
   input_ = acts.detach();

@@ -44,7 +44,6 @@ class Representation {
   int64_t p() const { return p_; }
   bool centred() const { return opts_.center; }
   double rank_rtol() const { return rtol_; }
-  torch::ScalarType input_dtype() const { return input_dtype_; }
   torch::Device device() const { return input_.device(); }
 
   // The input as float64 (n x p), not centred (a fresh copy unless the input is float64).
@@ -85,7 +84,6 @@ class Representation {
   std::string name_;
   RepresentationOptions opts_;
   torch::Tensor input_;  // the caller's tensor as given (shares its memory; no float64 copy kept)
-  torch::ScalarType input_dtype_;
   int64_t n_ = 0, p_ = 0, active_count_ = 0;
   double rtol_ = 0.0;
   std::vector<std::string> warnings_;

@@ -50,11 +50,6 @@ nlohmann::json read_step_result(const std::string& step_dir) {
   return read_json(p);
 }
 
-bool step_ok(const std::string& step_dir) {
-  const std::string s = read_step_result(step_dir).value("status", "missing");
-  return s == "ok" || s == "completed";
-}
-
 namespace {
 
 void write_result(const StepContext& ctx, nlohmann::json r) { write_json(ctx.dir + "/result.json", r); }

@@ -43,6 +43,5 @@ void run_activations_step(StepContext& ctx, const ReproduceConfig& cfg,
 
 // result.json of a step ({"status": "ok"|"skipped"|"completed"|"diverged", ...}).
 nlohmann::json read_step_result(const std::string& step_dir);
-bool step_ok(const std::string& step_dir);
 
 }  // namespace closerlook

@@ -18,7 +18,6 @@ struct StudyContext {
   bool figures = true;    // only the first seed draws figures
   std::string root;       // the reproduce folder (figures go to <root>/figures)
   std::string id(const std::string& s) const { return prefix + s; }
-  std::string fig_id(const std::string& s) const { return s; }
 };
 
 // Each study adds its steps and returns the id of its analysis step (which writes claims.json).

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "../surface/tiny_net.h"
+#include "../common/tiny_net.h"
 #include "core/atomic_file.h"
 #include "core/json_io.h"
 #include "core/npy.h"

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "../surface/tiny_net.h"
+#include "../common/tiny_net.h"
 #include "core/json_io.h"
 #include "core/npy.h"
 #include "dist/rendezvous.h"

@@ -77,21 +77,5 @@ TEST(ModelInit, InitScaleIsNotPartOfArch) {
   EXPECT_NE(build_model(s, 1)->arch(), a->arch());
 }
 
-TEST(ModelInit, CloneArchitectureHasFreshWeightsSameShapes) {
-  auto a = build_model(vgg_spec(), 1);
-  auto b = a->clone_architecture();
-  EXPECT_EQ(a->arch(), b->arch());
-  auto pa = a->named_parameters(), pb = b->named_parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (size_t i = 0; i < pa.size(); ++i) {
-    EXPECT_EQ(pa[i].first, pb[i].first);
-    EXPECT_EQ(pa[i].second.sizes(), pb[i].second.sizes());
-  }
-  EXPECT_FALSE(torch::equal(pa[0].second, pb[0].second));
-  EXPECT_TRUE(b->is_training());
-  a->train(false);
-  EXPECT_FALSE(a->is_training());
-}
-
 }  // namespace
 }  // namespace closerlook

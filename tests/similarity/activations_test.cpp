@@ -50,7 +50,6 @@ class TinyNet : public Network {
   void to(torch::Device) override {}
   void save(const std::string&) override {}
   void load(const std::string&) override {}
-  std::shared_ptr<Network> clone_architecture() const override { return std::make_shared<TinyNet>(); }
 
   torch::nn::Conv2d conv_{nullptr};
   torch::nn::Linear fc_{nullptr}, out_{nullptr};

@@ -16,7 +16,7 @@
 #include "surface/plane.h"
 #include "surface/point_eval.h"
 #include "surface/weights.h"
-#include "tiny_net.h"
+#include "../common/tiny_net.h"
 
 using namespace closerlook;
 using closerlook::testing::TinyNet;

@@ -14,7 +14,7 @@
 #include "data/augment.h"
 #include "data/loader.h"
 #include "core/flat.h"
-#include "tiny_net.h"
+#include "../common/tiny_net.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
 #include "train/run_training.h"

@@ -10,7 +10,7 @@
 #include "core/npy.h"
 #include "surface/plane.h"
 #include "surface/weights.h"
-#include "tiny_net.h"
+#include "../common/tiny_net.h"
 
 using namespace closerlook;
 using closerlook::testing::TinyNet;

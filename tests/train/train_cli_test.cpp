@@ -14,7 +14,7 @@
 
 #include "core/atomic_file.h"
 #include "core/json_io.h"
-#include "tiny_net.h"
+#include "../common/tiny_net.h"
 #include "train/run_dir.h"
 
 using namespace closerlook;

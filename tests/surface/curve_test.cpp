@@ -14,7 +14,7 @@
 #include "surface/path_eval.h"
 #include "surface/point_eval.h"
 #include "surface/weights.h"
-#include "tiny_net.h"
+#include "../common/tiny_net.h"
 
 using namespace closerlook;
 using closerlook::testing::TinyNet;

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "surface/bn_recalibration.h"
 #include "surface/weights.h"
-#include "tiny_net.h"
+#include "../common/tiny_net.h"
 
 using namespace closerlook;
 using closerlook::testing::TinyNet;

@@ -8,7 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_io.h"
-#include "tiny_net.h"
+#include "../common/tiny_net.h"
 #include "train/optimizer.h"
 #include "train/run_dir.h"
 #include "train/train_state.h"

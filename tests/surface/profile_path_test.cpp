@@ -13,7 +13,7 @@
 #include "surface/profile.h"
 #include "surface/weights.h"
 #include "train/evaluate.h"
-#include "tiny_net.h"
+#include "../common/tiny_net.h"
 
 using namespace closerlook;
 using closerlook::testing::TinyNet;
