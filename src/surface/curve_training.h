@@ -3,20 +3,31 @@
 // run forward + backward there, and give each free bend the gradient
 //     dL/dtheta_j = c_j(t) (dCE/dw + wd w(t)),
 // i.e. of CE + 0.5 wd ||w(t)||^2 (the penalty is on the point of the curve, not on the bends).
-// SGD with momentum (PyTorch semantics, no dampening) on the free bends; fixed endpoints never
+// The free bends are leaf tensors (rows of the curve's bend matrix) updated by a stock
+// torch::optim::SGD (momentum, no dampening, no weight decay of its own); fixed endpoints never
 // change. Learning rate per epoch: Garipov's schedule (flat to 50%, linear to 1% at 90%).
 //
+// The curve is one TrainTarget of the shared engine (train/train_loop.h), which owns resume,
+// the step loop, divergence, SIGINT/SIGTERM, data-parallel hooks and the device sync policy.
+//
 // Device: the training set is put on `device` once and batched/augmented there (BatchLoader);
-// loss, NLL and error are summed on the device and read once per window of steps (every step on
-// the CPU, where reading costs nothing; every kCurveSyncSteps steps elsewhere). A non-finite loss
-// ends training with status "diverged" at the read that sees it: on the CPU before the bends take
-// that step; on a GPU up to a window later (the bends in memory may then hold those steps; the
-// files keep the last completed epoch either way).
+// loss, NLL and error are summed on the device; the loss is read once per window of steps
+// (every step on the CPU, where reading costs nothing; every kCurveSyncSteps steps elsewhere). A
+// non-finite loss ends training with status "diverged" at the read that sees it: on the CPU before
+// the bends take that step; on a GPU up to a window later (the bends in memory may then hold those
+// steps; the files keep the last completed epoch either way).
 //
 // Determinism/resume: batches come from BatchLoader (a function of (seed, epoch, index)), t from
 // a counter-based stream keyed by (seed, epoch, index), and torch's generator (dropout) is
 // reseeded from (seed, epoch) at each epoch start, so a run resumed from the state written at
-// the end of an epoch continues exactly as an uninterrupted one.
+// the end of an epoch continues exactly as an uninterrupted one. SIGINT/SIGTERM in the middle of
+// an epoch keep that state (an "interrupted" summary, Error(ExitCode::Interrupted)); the rerun
+// repeats the partial epoch.
+//
+// Data parallel (DataParallelHooks): every rank builds the same curve (same endpoints, same state
+// file), takes its slice of every global batch, and the work network's gradients are all-reduced
+// before the chain rule, so every rank applies the same update; a global batch with fewer than
+// 2 examples per rank is skipped by all. The epoch's nll/err in the metrics are rank 0's slice.
 #pragma once
 #include <torch/torch.h>
 
@@ -28,6 +39,7 @@
 #include "data/loader.h"
 #include "models/network.h"
 #include "surface/curve.h"
+#include "train/train_loop.h"
 
 namespace closerlook {
 
@@ -68,9 +80,10 @@ struct CurveTrainSummary {
 // With a non-empty `out_dir`: writes metrics.jsonl (one line per epoch), curve.json + bends.npy
 // (after every epoch), checkpoints/last.state.pt (bends, momentum, epoch), optionally
 // checkpoints/epoch-<E>.bends.npy, and summary.json; resumes from last.state.pt when present.
+// Runs the shared TrainLoop over the curve target; `data_parallel` (not owned) as in RunOptions.
 CurveTrainSummary train_curve(Curve& curve, Network& work, const Dataset& train, const AugmentSpec& aug,
                               torch::Device device, const CurveTrainOptions& opts, const std::string& out_dir,
-                              bool quiet = false);
+                              bool quiet = false, DataParallelHooks* data_parallel = nullptr);
 
 // One minibatch at curve coefficients `c`: writes w(t) into `work`, runs forward + backward in
 // train mode, and returns dL/dw(t) of L = CE + 0.5 wd ||w(t)||^2 as a flat vector (dtype of the
@@ -92,6 +105,12 @@ CurveStep curve_step(const Curve& curve, const std::vector<double>& c, Network& 
 // for the GPU (train_curve reads the values once per window of steps).
 CurveStep curve_step_async(const Curve& curve, const std::vector<double>& c, Network& work, const torch::Tensor& x,
                            const torch::Tensor& y, double weight_decay);
+// curve_step_async in two halves, for a data-parallel reduction of the network's gradients in
+// between: forward + backward at w(t) (fills w, nll_t, loss_t, wrong_t; gradients in `work`),
+// then dL/dw(t) from `work`'s gradients plus the penalty (fills grad).
+CurveStep curve_forward_backward(const Curve& curve, const std::vector<double>& c, Network& work,
+                                 const torch::Tensor& x, const torch::Tensor& y, double weight_decay);
+void curve_point_gradient(const Curve& curve, Network& work, double weight_decay, CurveStep& step);
 
 // The t of minibatch `index` in `epoch` (uniform in [0, 1), a pure function of its keys).
 double curve_sample_t(uint64_t seed, int64_t epoch, int64_t index);

@@ -1,9 +1,7 @@
 #include "train/trainer.h"
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -25,30 +23,6 @@ namespace fs = std::filesystem;
 namespace closerlook {
 
 namespace {
-
-std::atomic<int> g_signal{0};
-extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
-
-// SIGINT/SIGTERM set a flag that the loop checks between steps; the previous handlers come back
-// when training ends.
-class StopSignalGuard {
- public:
-  StopSignalGuard() {
-    g_signal.store(0);
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~StopSignalGuard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
 
 // Frozen parameters get requires_grad = false for the freeze window: no gradient, so the
 // optimizer skips them entirely (bit-identical weights, no weight decay or momentum state).
@@ -77,16 +51,6 @@ EvalResult eval_from_json(const nlohmann::json& j) {
     r.n = j.value("n", int64_t(0));
   }
   return r;
-}
-
-// Keeps metrics.jsonl consistent with the resumed position: rows of epochs after the last
-// checkpoint (written before a kill) are dropped, so they are not duplicated.
-void truncate_metrics(const std::string& path, int64_t max_epoch) {
-  if (!file_exists(path)) return;
-  std::string kept;
-  for (const auto& row : read_jsonl(path))
-    if (row.value("epoch", int64_t(0)) <= max_epoch) kept += row.dump() + "\n";
-  write_file_atomic(path, kept);
 }
 
 }  // namespace
@@ -129,242 +93,190 @@ std::vector<std::string> frozen_parameter_names(Network& net, const std::vector<
   return names;
 }
 
-TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, const RunOptions& opts) {
-  CL_CHECK_INPUT(in.net && in.batches && in.train_eval && in.test, "train_network: missing network or data");
-  Network& net = *in.net;
-  const TrainSpec& t = in.spec;
-  const torch::Device dev = opts.device;
-  const int64_t ipe = in.batches->num_batches();
-  CL_CHECK_INPUT(ipe > 0, "no training batches: the training set is smaller than batch_size " +
-                              std::to_string(t.batch_size) + " with drop_last");
-  const ScheduleSpec sched = schedule_spec(t, ipe);
-  const int64_t total_iters = t.epochs * ipe;
-  DataParallelHooks* dp = opts.data_parallel;
-  const bool writer = !dp || dp->rank() == 0;  // data parallel: only rank 0 writes files
-  if (writer) make_dirs((fs::path(out_dir) / "checkpoints").string());
-  const std::string metrics_path = (fs::path(out_dir) / "metrics.jsonl").string();
-  const std::string summary_path = (fs::path(out_dir) / "summary.json").string();
+namespace {
 
-  net.to(dev);
-  net.train(true);
-  // Evaluation sets on the training device once (shared, not copied, when already there), so
-  // the end-of-epoch evaluations move no data.
-  const Dataset train_eval = dataset_on(*in.train_eval, dev, t.eval_train_subset);
-  const Dataset test_eval = dataset_on(*in.test, dev);
-  if (in.teacher) {
-    in.teacher->to(dev);
-    in.teacher->train(false);
+// A plain network as a TrainTarget: the optimizer and schedule of the [train] table, freezing,
+// KD, end-of-epoch evaluation on the train/test sets, checkpoints <tag>.pt + <tag>.state.pt.
+class NetworkTarget : public TrainTarget {
+ public:
+  NetworkTarget(const TrainInputs& in, const RunOptions& opts)
+      : in_(in), net_(*in.net), t_(in.spec), dev_(opts.device), quiet_(opts.quiet) {
+    ipe_ = in.batches->num_batches();
+    CL_CHECK_INPUT(ipe_ > 0, "no training batches: the training set is smaller than batch_size " +
+                                 std::to_string(t_.batch_size) + " with drop_last");
+    sched_ = schedule_spec(t_, ipe_);
+    net_.to(dev_);
+    net_.train(true);
+    // Evaluation sets on the training device once (shared, not copied, when already there), so
+    // the end-of-epoch evaluations move no data.
+    train_eval_ = dataset_on(*in.train_eval, dev_, t_.eval_train_subset);
+    test_eval_ = dataset_on(*in.test, dev_);
+    if (in.teacher) {
+      in.teacher->to(dev_);
+      in.teacher->train(false);
+    }
+    // Param group 0: always trained; group 1: frozen for the first freeze_iters iterations.
+    std::set<std::string> frozen_names;
+    if (t_.freeze_iters > 0) {
+      auto names = frozen_parameter_names(net_, t_.freeze_prefixes);
+      frozen_names.insert(names.begin(), names.end());
+    }
+    std::vector<torch::Tensor> trained;
+    for (auto& [name, p] : net_.named_parameters()) {
+      (frozen_names.count(name) ? frozen_ : trained).push_back(p);
+      all_params_.push_back(p);
+    }
+    optimizer_ = make_optimizer(t_, {trained, frozen_});
+    freeze_ = std::make_unique<FreezeControl>(frozen_);
+    if (t_.schedule == "sgdr") cycle_ends_ = sgdr_cycle_end_epochs(t_.sgdr_t0, t_.sgdr_tmult, t_.epochs);
   }
 
-  // Param group 0: always trained; group 1: frozen for the first freeze_iters iterations.
-  std::set<std::string> frozen_names;
-  if (t.freeze_iters > 0) {
-    auto names = frozen_parameter_names(net, t.freeze_prefixes);
-    frozen_names.insert(names.begin(), names.end());
-  }
-  std::vector<torch::Tensor> trained, frozen, all_params;
-  for (auto& [name, p] : net.named_parameters()) {
-    (frozen_names.count(name) ? frozen : trained).push_back(p);
-    all_params.push_back(p);
-  }
-  auto optimizer = make_optimizer(t, {trained, frozen});
-  FreezeControl freeze(frozen);
-  const std::set<int64_t> ck_iters(t.checkpoint_iters.begin(), t.checkpoint_iters.end());
-  const std::set<int64_t> ck_epochs(t.checkpoint_epochs.begin(), t.checkpoint_epochs.end());
-  std::vector<int64_t> cycle_ends;
-  if (t.schedule == "sgdr") cycle_ends = sgdr_cycle_end_epochs(t.sgdr_t0, t.sgdr_tmult, t.epochs);
+  const EvalResult& train_result() const { return train_; }
+  const EvalResult& test_result() const { return test_; }
 
-  TrainSummary S;
-  int64_t iter = 0;
-  double seconds_before = 0;  // training time of earlier sessions of this run
-  const std::string last_state = state_path(out_dir, "last");
-  if (file_exists(last_state)) {
-    TrainState st = load_train_state(last_state, *optimizer, &net);
-    iter = st.iter;
-    for (const auto& c : st.progress.value("checkpoints", nlohmann::json::array()))
-      S.checkpoints.push_back({c.at("tag").get<std::string>(), c.at("iter").get<int64_t>(), c.at("epoch").get<int64_t>()});
-    seconds_before = st.progress.value("seconds", 0.0);
-    S.train = eval_from_json(st.progress.value("train", nlohmann::json()));
-    S.test = eval_from_json(st.progress.value("test", nlohmann::json()));
-    CL_CHECK_INPUT(iter >= 0 && iter <= total_iters,
-                   last_state + ": iteration " + std::to_string(iter) + " is outside this run (" +
-                       std::to_string(total_iters) + " iterations)");
-    if (writer) truncate_metrics(metrics_path, iter / ipe);
-    if (!opts.quiet)
-      std::fprintf(stderr, "resuming %s from iteration %lld (epoch %lld)\n", out_dir.c_str(), (long long)iter,
-                   (long long)(iter / ipe));
-  } else {
+  int64_t batches_per_epoch() const override { return ipe_; }
+  Network& network() override { return net_; }
+  std::vector<torch::Tensor> parameters() override { return all_params_; }
+  torch::optim::Optimizer& optimizer() override { return *optimizer_; }
+
+  void fresh_start(int rank) override {
     // Dropout stream; the weights were initialised by the caller. Data-parallel ranks > 0 draw
     // their own masks (rank 0 keeps the single-process stream).
-    torch::manual_seed(in.seed + (dp ? 1000003ULL * static_cast<uint64_t>(dp->rank()) : 0ULL));
-    if (writer && file_exists(metrics_path)) fs::remove(metrics_path);
+    torch::manual_seed(in_.seed + 1000003ULL * static_cast<uint64_t>(rank));
   }
-  if (dp) dp->on_start(net, iter);
+  bool load_last(const std::string& out_dir, int64_t& iter, nlohmann::json& progress) override {
+    const std::string last = state_path(out_dir, "last");
+    if (!file_exists(last)) return false;
+    TrainState st = load_train_state(last, *optimizer_, &net_);
+    iter = st.iter;
+    progress = st.progress;
+    train_ = eval_from_json(st.progress.value("train", nlohmann::json()));
+    test_ = eval_from_json(st.progress.value("test", nlohmann::json()));
+    return true;
+  }
 
-  auto clock = std::chrono::steady_clock::now;
-  const auto session_start = clock();
-  auto seconds_now = [&] { return seconds_before + std::chrono::duration<double>(clock() - session_start).count(); };
-
-  auto progress_json = [&] {
-    nlohmann::json ck = nlohmann::json::array();
-    for (const auto& c : S.checkpoints) ck.push_back({{"tag", c.tag}, {"iter", c.iter}, {"epoch", c.epoch}});
-    return nlohmann::json{{"checkpoints", ck}, {"seconds", seconds_now()}, {"train", eval_json(S.train)},
-                          {"test", eval_json(S.test)}};
-  };
-  auto save_checkpoint = [&](const std::string& tag) {
-    const bool rolling = tag == "last";
-    if (!rolling) {
-      bool seen = false;
-      for (const auto& c : S.checkpoints) seen |= c.tag == tag;
-      if (!seen) S.checkpoints.push_back({tag, iter, iter / ipe});
-    }
-    if (!writer) return;
-    net.save(checkpoint_path(out_dir, tag));
-    save_train_state(state_path(out_dir, tag), *optimizer, rolling ? &net : nullptr, TrainState{iter, progress_json()});
-  };
-  auto write_summary = [&](const std::string& status) {
-    S.status = status;
-    S.iter = iter;
-    S.epoch = iter / ipe;
-    S.seconds = seconds_now();
-    auto j = S.to_json();
-    j["config_hash"] = in.config_hash;
-    j["epochs"] = t.epochs;
-    j["iters_per_epoch"] = ipe;
-    if (writer) write_json(summary_path, j);
-  };
-
-  if (iter == 0) save_checkpoint("init");
-  if (iter == 0 && ck_iters.count(0)) save_checkpoint("iter-0");
-
-  StopSignalGuard signals;
-  Progress progress("train", total_iters - iter, opts.quiet);
-  auto loss_window = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
-  int64_t window_n = 0;
-  double last_loss = std::nan("");
-  double lr = schedule_lr(sched, iter);
-  // Reads the summed minibatch losses (one device sync) and tells whether they are finite.
-  auto window_finite = [&] {
-    if (window_n == 0) return true;
-    last_loss = loss_window.item<double>() / double(window_n);
-    loss_window.zero_();
-    window_n = 0;
-    return std::isfinite(last_loss);
-  };
-  auto diverge = [&] {
-    S.diverged_iter = iter;
-    progress.done("diverged");
-    write_summary("diverged");
-    if (!opts.quiet)
-      std::fprintf(stderr, "training diverged (loss %g) before iteration %lld; recorded in %s\n", last_loss,
-                   (long long)iter, summary_path.c_str());
-    return S;
-  };
-
-  for (int64_t epoch = iter / ipe; epoch < t.epochs; ++epoch) {
-    const auto epoch_start = clock();
-    double train_seconds = 0;
-    int64_t images = 0;
-    for (int64_t b = iter - epoch * ipe; b < ipe; ++b) {
-      if (int sig = g_signal.load()) {
-        if (!window_finite()) return diverge();
-        save_checkpoint("last");
-        write_summary("interrupted");
-        progress.done("interrupted");
-        throw Error(ExitCode::Interrupted, std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                                               " at iteration " + std::to_string(iter) + "; state saved in " +
-                                               last_state + ", rerun the same command to resume");
+  double prepare_step(int64_t iter) override {
+    const double lr = schedule_lr(sched_, iter);
+    const bool in_freeze = iter < t_.freeze_iters;
+    set_group_lr(*optimizer_, 0, lr);
+    if (!frozen_.empty()) set_group_lr(*optimizer_, 1, in_freeze ? 0.0 : lr);
+    freeze_->set(in_freeze);
+    return lr;
+  }
+  StepLoss forward_backward(int64_t epoch0, int64_t index) override {
+    Batch batch = in_.batches->batch(epoch0, index);
+    auto x = batch.x.to(dev_, /*non_blocking=*/true);
+    auto y = batch.y.to(dev_, /*non_blocking=*/true);
+    auto logits = net_.forward(x);
+    torch::Tensor loss;
+    if (in_.teacher) {
+      torch::Tensor zt;
+      {
+        torch::NoGradGuard ng;
+        zt = in_.teacher->forward(x);
       }
-      const auto step_start = clock();
-      lr = schedule_lr(sched, iter);
-      const bool in_freeze = iter < t.freeze_iters;
-      set_group_lr(*optimizer, 0, lr);
-      if (!frozen.empty()) set_group_lr(*optimizer, 1, in_freeze ? 0.0 : lr);
-      freeze.set(in_freeze);
-
-      Batch batch = in.batches->batch(epoch, b);
-      auto x = batch.x.to(dev, /*non_blocking=*/true);
-      auto y = batch.y.to(dev, /*non_blocking=*/true);
-      clear_grads(all_params);
-      auto logits = net.forward(x);
-      torch::Tensor loss;
-      if (in.teacher) {
-        torch::Tensor zt;
-        {
-          torch::NoGradGuard ng;
-          zt = in.teacher->forward(x);
-        }
-        loss = kd_loss(logits, zt, y, t.kd_temperature, t.kd_alpha);
-      } else {
-        loss = torch::nn::functional::cross_entropy(logits, y);
-      }
-      loss.backward();
-      torch::Tensor step_loss = loss.detach();
-      if (dp) step_loss = dp->reduce_gradients(net, step_loss, x.size(0));  // global-batch gradients and loss
-      if (opts.after_backward) opts.after_backward(net);
-      optimizer->step();
-      ++iter;
-      images += x.size(0);
-      loss_window += step_loss;
-      ++window_n;
-
-      // The only host synchronisation of the loop: every 20 iterations, at the end of an epoch
-      // and at iteration checkpoints. On a GPU the steps in between are queued asynchronously,
-      // so train_seconds counts the time up to and including that sync (the device's real pace).
-      const bool log_now = (iter % 20 == 0) || b + 1 == ipe || ck_iters.count(iter);
-      if (log_now) {
-        if (!window_finite()) return diverge();
-      }
-      train_seconds += std::chrono::duration<double>(clock() - step_start).count();
-      progress.tick(1, log_now ? fmt::format("ep {}/{} loss {:.4f} lr {:.4g}", epoch + 1, t.epochs, last_loss, lr) : "");
-      if (ck_iters.count(iter)) {
-        if (dp) dp->sync_state(net);
-        save_checkpoint("iter-" + std::to_string(iter));
-      }
+      loss = kd_loss(logits, zt, y, t_.kd_temperature, t_.kd_alpha);
+    } else {
+      loss = torch::nn::functional::cross_entropy(logits, y);
     }
-    if (!window_finite()) return diverge();
+    loss.backward();
+    return {loss.detach(), x.size(0)};
+  }
 
-    // End of epoch E = epoch + 1: un-augmented train metrics, test metrics, checkpoints.
-    const int64_t E = epoch + 1;
-    if (dp) dp->sync_state(net);
-    S.train = evaluate(net, train_eval, dev, t.eval_batch, t.eval_train_subset);
-    S.test = evaluate(net, test_eval, dev, t.eval_batch, 0);
-    if (!std::isfinite(S.train.loss)) {
-      last_loss = S.train.loss;
-      return diverge();
-    }
-    const double epoch_seconds = std::chrono::duration<double>(clock() - epoch_start).count();
-    if (writer)
-      append_jsonl(metrics_path, {{"epoch", E},
-                                {"iter", iter},
-                                {"lr", lr},
-                                {"train_loss", S.train.loss},
-                                {"train_acc", S.train.accuracy},
-                                {"test_loss", S.test.loss},
-                                {"test_acc", S.test.accuracy},
-                                {"seconds", epoch_seconds},
-                                {"images_per_s", train_seconds > 0 ? double(images) / train_seconds : 0.0}});
-    if (ck_epochs.count(E) || (t.checkpoint_every > 0 && E % t.checkpoint_every == 0))
-      save_checkpoint("epoch-" + std::to_string(E));
-    if (t.checkpoint_sgdr_cycles) {
-      auto it = std::find(cycle_ends.begin(), cycle_ends.end(), E);
-      if (it != cycle_ends.end()) save_checkpoint("sgdr-cycle-" + std::to_string(it - cycle_ends.begin() + 1));
-    }
-    if (E == t.epochs) save_checkpoint("final");
-    save_checkpoint("last");
-    if (!opts.quiet)
+  // End of epoch: un-augmented train metrics and test metrics.
+  EpochResult end_epoch(const EpochInfo& e) override {
+    train_ = evaluate(net_, train_eval_, dev_, t_.eval_batch, t_.eval_train_subset);
+    test_ = evaluate(net_, test_eval_, dev_, t_.eval_batch, 0);
+    const double seconds = e.seconds_so_far();
+    if (!quiet_ && std::isfinite(train_.loss))
       std::fprintf(stderr, "%sepoch %lld/%lld: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, %.1fs\n",
-                   ::isatty(2) ? "\r\033[K" : "", (long long)E, (long long)t.epochs, S.train.loss, 100 * S.train.accuracy, S.test.loss,
-                   100 * S.test.accuracy, epoch_seconds);
+                   ::isatty(2) ? "\r\033[K" : "", (long long)e.epoch, (long long)t_.epochs, train_.loss,
+                   100 * train_.accuracy, test_.loss, 100 * test_.accuracy, seconds);
+    return {{{"epoch", e.epoch},
+             {"iter", e.iter},
+             {"lr", e.lr},
+             {"train_loss", train_.loss},
+             {"train_acc", train_.accuracy},
+             {"test_loss", test_.loss},
+             {"test_acc", test_.accuracy},
+             {"seconds", seconds},
+             {"images_per_s", e.train_seconds > 0 ? double(e.images) / e.train_seconds : 0.0}},
+            train_.loss};
   }
-  progress.done(fmt::format("test acc {:.2f}%", 100 * S.test.accuracy));
-  if (iter == total_iters) {
-    bool has_final = false;
-    for (const auto& c : S.checkpoints) has_final |= c.tag == "final";
-    if (!has_final) save_checkpoint("final");
+
+  std::vector<std::string> start_tags() override { return {"init"}; }
+  std::vector<std::string> epoch_tags(int64_t E) override {
+    std::vector<std::string> tags;
+    if (std::count(t_.checkpoint_epochs.begin(), t_.checkpoint_epochs.end(), E) ||
+        (t_.checkpoint_every > 0 && E % t_.checkpoint_every == 0))
+      tags.push_back("epoch-" + std::to_string(E));
+    if (t_.checkpoint_sgdr_cycles) {
+      auto it = std::find(cycle_ends_.begin(), cycle_ends_.end(), E);
+      if (it != cycle_ends_.end()) tags.push_back("sgdr-cycle-" + std::to_string(it - cycle_ends_.begin() + 1));
+    }
+    if (E == t_.epochs) tags.push_back("final");
+    return tags;
   }
-  write_summary("completed");
-  return S;
+  std::vector<std::string> final_tags() override { return {"final"}; }
+  void save(const std::string& out_dir, const std::string& tag, int64_t iter, const nlohmann::json& progress) override {
+    net_.save(checkpoint_path(out_dir, tag));
+    save_train_state(state_path(out_dir, tag), *optimizer_, tag == "last" ? &net_ : nullptr, TrainState{iter, progress});
+  }
+  std::string done_text() const override { return fmt::format("test acc {:.2f}%", 100 * test_.accuracy); }
+  nlohmann::json progress_extra() const override { return {{"train", eval_json(train_)}, {"test", eval_json(test_)}}; }
+  nlohmann::json summary_json(const LoopResult& r) const override {
+    auto j = summary(r).to_json();
+    j["config_hash"] = in_.config_hash;
+    j["epochs"] = t_.epochs;
+    j["iters_per_epoch"] = ipe_;
+    return j;
+  }
+  TrainSummary summary(const LoopResult& r) const {
+    TrainSummary S;
+    S.status = r.status;
+    S.already_done = r.already_done;
+    S.iter = r.iter;
+    S.epoch = r.epoch;
+    S.diverged_iter = r.diverged_iter;
+    S.train = train_;
+    S.test = test_;
+    S.checkpoints = r.checkpoints;
+    S.seconds = r.seconds;
+    return S;
+  }
+
+ private:
+  const TrainInputs& in_;
+  Network& net_;
+  const TrainSpec& t_;
+  torch::Device dev_;
+  bool quiet_;
+  int64_t ipe_ = 0;
+  ScheduleSpec sched_;
+  Dataset train_eval_, test_eval_;
+  std::vector<torch::Tensor> frozen_, all_params_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<FreezeControl> freeze_;
+  std::vector<int64_t> cycle_ends_;
+  EvalResult train_, test_;
+};
+
+}  // namespace
+
+TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, const RunOptions& opts) {
+  CL_CHECK_INPUT(in.net && in.batches && in.train_eval && in.test, "train_network: missing network or data");
+  NetworkTarget target(in, opts);
+  LoopOptions lo;
+  lo.epochs = in.spec.epochs;
+  lo.out_dir = out_dir;
+  lo.device = opts.device;
+  lo.sync_every = 20;
+  lo.checkpoint_iters = in.spec.checkpoint_iters;
+  lo.progress_label = "train";
+  lo.quiet = opts.quiet;
+  lo.data_parallel = opts.data_parallel;
+  lo.after_backward = opts.after_backward;
+  return target.summary(TrainLoop(target, lo).run());
 }
 
 }  // namespace closerlook

@@ -1,7 +1,8 @@
-// The training loop over any Network: schedules applied every iteration, freezing, KD,
-// checkpoints (tags of run_dir.h), per-epoch metrics, exact resume from "last", divergence
-// detection and SIGINT/SIGTERM handling. It knows nothing about config files or how the
-// network and data were made (see run_training.h), so tests drive it with tiny nets.
+// Training any Network: schedules applied every iteration, freezing, KD, checkpoints (tags of
+// run_dir.h), per-epoch metrics, exact resume from "last", divergence detection and SIGINT/SIGTERM
+// handling. The network is one TrainTarget of the shared engine (train/train_loop.h). It knows
+// nothing about config files or how the network and data were made (see run_training.h), so tests
+// drive it with tiny nets.
 #pragma once
 #include <torch/torch.h>
 
@@ -14,6 +15,7 @@
 #include "data/loader.h"
 #include "models/network.h"
 #include "train/evaluate.h"
+#include "train/train_loop.h"
 #include "train/train_spec.h"
 
 namespace closerlook {
@@ -28,22 +30,6 @@ class BatchSource {
   virtual Batch batch(int64_t epoch, int64_t index) = 0;
 };
 
-// How a data-parallel driver (src/dist/data_parallel.h) takes part in training. The trainer
-// calls these at points where every rank is at the same iteration; null in RunOptions = one process.
-class DataParallelHooks {
- public:
-  virtual ~DataParallelHooks() = default;
-  virtual int rank() const = 0;   // this process takes slice `rank` of `world` of every global batch;
-  virtual int world() const = 0;  // only rank 0 writes files (the others still read a run folder to resume)
-  // Before the first step (after a resume was loaded), e.g. broadcast the weights from rank 0.
-  virtual void on_start(Network& net, int64_t start_iter) = 0;
-  // After backward(): makes the gradients those of the global batch and returns the global
-  // batch's mean loss, given this rank's mean loss over its `local_examples` examples.
-  virtual torch::Tensor reduce_gradients(Network& net, const torch::Tensor& local_loss, int64_t local_examples) = 0;
-  // Before end-of-epoch evaluation and iteration checkpoints, e.g. average BN running statistics.
-  virtual void sync_state(Network& net) = 0;
-};
-
 struct RunOptions {
   torch::Device device = torch::kCPU;
   bool quiet = false;
@@ -51,11 +37,6 @@ struct RunOptions {
   std::function<void(Network&)> after_backward;
   // Data-parallel training (not owned; see DataParallelHooks). run_training shards the loader.
   DataParallelHooks* data_parallel = nullptr;
-};
-
-struct CheckpointRecord {
-  std::string tag;
-  int64_t iter = 0, epoch = 0;
 };
 
 struct TrainSummary {

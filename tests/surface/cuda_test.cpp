@@ -109,7 +109,8 @@ TEST(DevicePathsCpu, CurveStepValuesMatchTheirTensors) {
 }
 
 // train_curve with device-side sums gives, on the CPU, exactly what the loop with host sums and a
-// read per step (the code before the GPU work, restated here) gives: bends and epoch statistics.
+// read per step (the code before the GPU work, restated here with SGD's momentum arithmetic)
+// gives: bends and epoch statistics.
 TEST(DevicePathsCpu, CurveTrainingEqualsHostSumLoop) {
   at::set_num_threads(1);
   DataSplit data = closerlook::testing::tiny_split(100, 8);  // 4 batches of 32, 28, ... and a short last one
@@ -141,9 +142,9 @@ TEST(DevicePathsCpu, CurveTrainingEqualsHostSumLoop) {
       const auto c = c2.coefficients(curve_sample_t(opts.seed, epoch, i));
       CurveStep st = curve_step(c2, c, w2, batch.x, batch.y, opts.weight_decay);
       torch::NoGradGuard ng;
-      for (int j : {1}) {
+      for (int j : {1}) {  // torch::optim::SGD's arithmetic on the bend's gradient c_j * grad
         auto buf = momentum[j];
-        buf.mul_(opts.momentum).add_(st.grad, c[j]);
+        buf.mul_(opts.momentum).add_(st.grad * c[j]);
         c2.bends()[j].add_(buf, -lr);
       }
       wrong += st.wrong;
