@@ -11,8 +11,10 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/json_io.h"
+#include "core/npy.h"
 #include "data/load.h"
 #include "similarity/activations.h"
+#include "similarity/dft_cca.h"
 #include "similarity/similarity.h"
 #include "similarity/similarity_map.h"
 #include "train/run_dir.h"
@@ -36,7 +38,7 @@ struct MeasureArgs {
 void add_measure_options(CLI::App* cmd, MeasureArgs& a, bool many) {
   cmd->add_option("--measure", a.measure,
                   many ? "Comma-separated measures: cca, svcca, pwcca, cka-linear, cka-rbf, cka-debiased"
-                       : "cca, svcca, pwcca, cka-linear, cka-rbf or cka-debiased")
+                       : "cca, svcca, pwcca, cka-linear, cka-rbf, cka-debiased, or dft-cca (4-D conv activations)")
       ->capture_default_str();
   cmd->add_option("--compat", a.compat, "clean, or google (google/svcca semantics for the CCA family)")
       ->capture_default_str();
@@ -177,6 +179,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
       MeasureArgs m;
       std::string a, b, out;
       bool neuron_major = false;
+      std::string layout = "nchw";
     };
     auto args = std::make_shared<Args>();
     auto* cmd = app.add_subcommand("similarity", "Similarity of two activation matrices (.npy, examples x features)");
@@ -184,15 +187,36 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     cmd->add_option("B", args->b, "Second activations (same examples, same order)")->required();
     add_measure_options(cmd, args->m, false);
     cmd->add_flag("--neuron-major", args->neuron_major, "Inputs are neurons x examples (google/svcca layout)");
+    cmd->add_option("--layout", args->layout,
+                    "dft-cca: layout of the 4-D inputs, nchw (LibTorch) or nhwc (google/svcca's [N, H, W, C])")
+        ->capture_default_str();
     cmd->add_option("--out", args->out, "Also write the JSON result to this file");
     add_common_options(cmd, args->common);
     cmd->callback([args] {
       apply_common_options(args->common);
       const Measure m = parse_measure(args->m.measure);
       const SimilarityOptions o = to_options(args->m);
-      const auto x = read_activation_npy(args->a, args->neuron_major);
-      const auto y = read_activation_npy(args->b, args->neuron_major);
-      auto r = similarity(x, y, m, o, args->a, args->b);
+      const SpatialLayout layout = parse_layout(args->layout);
+      SimilarityResult r;
+      if (is_spatial(m)) {
+        // dft-cca: 4-D conv activations, always google/svcca semantics (--epsilon, --threshold).
+        if (args->neuron_major) throw_bad_input("--neuron-major does not apply to dft-cca; use --layout nchw|nhwc");
+        auto read4 = [](const std::string& path) {
+          auto t = read_npy(path);
+          if (t.scalar_type() != torch::kFloat32 && t.scalar_type() != torch::kFloat64)
+            throw_bad_input(path + ": expected float32 or float64 activations, got " +
+                            std::string(c10::toString(t.scalar_type())));
+          return t;
+        };
+        r = dft_cca_similarity(read4(args->a), read4(args->b), o, layout, args->a, args->b);
+      } else {
+        if (layout != SpatialLayout::Nchw)
+          throw_bad_input("--layout applies to dft-cca (4-D inputs) only; " + measure_name(m) +
+                          " takes 2-D matrices (--neuron-major for google's neurons x examples)");
+        const auto x = read_activation_npy(args->a, args->neuron_major);
+        const auto y = read_activation_npy(args->b, args->neuron_major);
+        r = similarity(x, y, m, o, args->a, args->b);
+      }
       auto j = r.to_json();
       j["a"] = args->a;
       j["b"] = args->b;
@@ -252,6 +276,12 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     cmd->callback([args] {
       const auto device = apply_common_options(args->common);
       const auto measures = parse_measures(args->m.measure);
+      for (Measure m : measures)
+        if (is_spatial(m))
+          throw_bad_input("similarity-map: " + measure_name(m) +
+                          " needs 4-D conv activations [N, C, H, W], but maps compare captured 2-D layer matrices "
+                          "(--conv-mode gap/spatial/flatten); use `closerlook similarity A.npy B.npy --measure "
+                          "dft-cca` on 4-D NPY files");
       const SimilarityOptions o = to_options(args->m);
       const bool pair = !args->a.empty() || !args->b.empty();
       if (pair == !args->checkpoints.empty())

@@ -12,14 +12,18 @@ namespace {
 using torch::indexing::Slice;
 
 torch::Tensor as_f64_cpu(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat64).contiguous(); }
+// float64, or complex128 for complex input (DFT-CCA's per-frequency data), on the CPU.
+torch::Tensor as_f64_or_c128_cpu(const torch::Tensor& t) {
+  return t.detach().to(torch::kCPU, t.is_complex() ? torch::kComplexDouble : torch::kFloat64).contiguous();
+}
 
-// positivedef_matrix_sqrt(pinv(a)): V diag(sqrt(w)) V^T from eigh. numpy returns NaN for the
-// square root of a (rounding-)negative eigenvalue; those are clamped to 0 and counted.
+// positivedef_matrix_sqrt(pinv(a)): V diag(sqrt(w)) V^H from eigh (V^T for real a). numpy returns
+// NaN for the square root of a (rounding-)negative eigenvalue; those are clamped to 0 and counted.
 torch::Tensor inverse_sqrt(const torch::Tensor& a, int64_t& clamped) {
   auto inv = torch::linalg_pinv(a, 1e-15, false);
   auto [w, v] = torch::linalg_eigh(inv, "L");
   clamped += (w < 0).sum().item<int64_t>();
-  return v.mm(torch::diag(w.clamp_min(0.0).sqrt())).mm(v.t());
+  return v.mm(torch::diag(w.clamp_min(0.0).sqrt()).to(v.scalar_type())).mm(v.mH());
 }
 
 std::vector<double> to_vector(const torch::Tensor& t) {
@@ -51,17 +55,23 @@ double google_threshold_mean(const std::vector<double>& s, double threshold, int
 GoogleCca google_cca(const torch::Tensor& x_in, const torch::Tensor& y_in, double epsilon, double threshold,
                      const std::string& x_name) {
   torch::NoGradGuard no_grad;
-  const auto x = as_f64_cpu(x_in), y = as_f64_cpu(y_in);
+  // Complex input (either side) stays complex: numpy's cov/pinv/eigh/svd handle it as Hermitian.
+  const bool complex = x_in.is_complex() || y_in.is_complex();
+  auto x = as_f64_or_c128_cpu(x_in), y = as_f64_or_c128_cpu(y_in);
+  if (complex) {
+    x = x.to(torch::kComplexDouble);
+    y = y.to(torch::kComplexDouble);
+  }
   const int64_t n = x.size(0), nx = x.size(1), ny = y.size(1);
   if (y.size(0) != n) throw_bad_input(fmt::format("google cca: X has {} examples but Y has {}", n, y.size(0)));
   if (!(nx < n))
     throw_bad_input(fmt::format("google cca: {} has {} neurons but only {} datapoints; google/svcca requires "
                                 "fewer neurons than datapoints (use clean svcca with fewer dimensions, or CKA)",
                                 x_name, nx, n));
-  // np.cov(acts1, acts2): joint covariance of all neurons, ddof = 1.
+  // np.cov(acts1, acts2): joint covariance of all neurons, ddof = 1; complex: C_ij = sum_k z_ki conj(z_kj).
   auto z = torch::cat({x, y}, 1);
   z = z - z.mean(0, true);
-  auto cov = z.t().mm(z) / double(n - 1);
+  auto cov = z.t().mm(complex ? z.conj() : z) / double(n - 1);
   auto sxx = cov.index({Slice(0, nx), Slice(0, nx)}).clone();
   auto sxy = cov.index({Slice(0, nx), Slice(nx, nx + ny)}).clone();
   auto syy = cov.index({Slice(nx, nx + ny), Slice(nx, nx + ny)}).clone();
@@ -91,8 +101,8 @@ GoogleCca google_cca(const torch::Tensor& x_in, const torch::Tensor& y_in, doubl
   sxx = sxx.index_select(0, xi).index_select(1, xi);
   syy = syy.index_select(0, yi).index_select(1, yi);
   sxy = sxy.index_select(0, xi).index_select(1, yi);
-  sxx += epsilon * torch::eye(xi.numel(), torch::kFloat64);
-  syy += epsilon * torch::eye(yi.numel(), torch::kFloat64);
+  sxx += epsilon * torch::eye(xi.numel(), sxx.scalar_type());
+  syy += epsilon * torch::eye(yi.numel(), syy.scalar_type());
   const auto ixx = inverse_sqrt(sxx, g.clamped_eigenvalues);
   const auto iyy = inverse_sqrt(syy, g.clamped_eigenvalues);
   const auto arr = ixx.mm(sxy).mm(iyy);
@@ -101,16 +111,17 @@ GoogleCca google_cca(const torch::Tensor& x_in, const torch::Tensor& y_in, doubl
   // neuron means back after projecting). LAPACKs differ (numpy's OpenBLAS vs the wheel's MKL), so
   // fix it: the largest-magnitude entry of each right vector (row of vh) is positive (sklearn's
   // svd_flip with u_based_decision=False; numpy's output on the reference fixture follows it).
+  // Complex: the phase of that entry is removed instead (u times the phase, vh times its conjugate).
   {
     const auto k = std::min(u.size(1), vh.size(0));
     const auto rows = vh.slice(0, 0, k);
     const auto idx = rows.abs().argmax(1);
-    auto sign = rows.gather(1, idx.unsqueeze(1)).sign().squeeze(1);
+    auto sign = rows.gather(1, idx.unsqueeze(1)).sgn().squeeze(1);
     sign = torch::where(sign == 0, torch::ones_like(sign), sign);
     u = u.clone();
     vh = vh.clone();
     u.slice(1, 0, k).mul_(sign.unsqueeze(0));
-    vh.slice(0, 0, k).mul_(sign.unsqueeze(1));
+    vh.slice(0, 0, k).mul_(sign.conj().unsqueeze(1));
   }
   g.u = u;
   g.vh = vh;

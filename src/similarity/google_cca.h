@@ -16,7 +16,7 @@ namespace closerlook {
 
 struct GoogleCca {
   torch::Tensor coefficients;  // |s| of svd(invsqrt_xx Sxy invsqrt_yy), descending, float64 (CPU)
-  torch::Tensor u, vh;         // full SVD factors: coef_x = u^T, coef_y = vh (numpy's v)
+  torch::Tensor u, vh;         // full SVD factors: coef_x = u^T, coef_y = vh (numpy's v); complex for complex input
   torch::Tensor x_keep, y_keep;  // bool masks of the neurons remove_small kept
   bool empty = false;          // nothing survived remove_small: google's create_zero_dict
   int64_t clamped_eigenvalues = 0;
@@ -25,8 +25,10 @@ struct GoogleCca {
   double sum = 0.0;
 };
 
-// x: (n x p), y: (n x q), float64, data-major. Error(BadInput) when p >= n (google asserts
-// neurons < datapoints) -- `x_name` names the input.
+// x: (n x p), y: (n x q), data-major, real (computed in float64) or complex (complex128: numpy's
+// complex covariance, pinv, eigh and SVD, as google's code runs on the DFT of conv layers; used by
+// dft_cca.h). Error(BadInput) when p >= n (google asserts neurons < datapoints) -- `x_name` names
+// the input.
 GoogleCca google_cca(const torch::Tensor& x, const torch::Tensor& y, double epsilon, double threshold,
                      const std::string& x_name = "X");
 

@@ -14,6 +14,7 @@ std::string measure_name(Measure m) {
     case Measure::CkaLinear: return "cka-linear";
     case Measure::CkaRbf: return "cka-rbf";
     case Measure::CkaDebiased: return "cka-debiased";
+    case Measure::DftCca: return "dft-cca";
   }
   return "?";
 }
@@ -27,8 +28,9 @@ const std::vector<Measure>& all_measures() {
 Measure parse_measure(const std::string& name) {
   for (Measure m : all_measures())
     if (measure_name(m) == name) return m;
+  if (name == measure_name(Measure::DftCca)) return Measure::DftCca;
   throw_bad_input("unknown similarity measure '" + name +
-                  "' (expected cca, svcca, pwcca, cka-linear, cka-rbf or cka-debiased)");
+                  "' (expected cca, svcca, pwcca, cka-linear, cka-rbf, cka-debiased or dft-cca)");
 }
 
 bool is_cca_family(Measure m) { return m == Measure::Cca || m == Measure::Svcca || m == Measure::Pwcca; }

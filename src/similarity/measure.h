@@ -10,14 +10,19 @@
 
 namespace closerlook {
 
-enum class Measure { Cca, Svcca, Pwcca, CkaLinear, CkaRbf, CkaDebiased };
+// DftCca: google/svcca's dft_ccas.fourier_ccas on 4-D conv activations [N, C, H, W] (see
+// dft_cca.h); every other measure compares 2-D (examples x features) matrices.
+enum class Measure { Cca, Svcca, Pwcca, CkaLinear, CkaRbf, CkaDebiased, DftCca };
 
-// "cca", "svcca", "pwcca", "cka-linear", "cka-rbf", "cka-debiased".
+// "cca", "svcca", "pwcca", "cka-linear", "cka-rbf", "cka-debiased", "dft-cca".
 std::string measure_name(Measure m);
-// Error(BadInput) naming the value and the accepted names.
+// Error(BadInput) naming the value and the accepted names (dft-cca included).
 Measure parse_measure(const std::string& name);
+// The measures of 2-D (examples x features) matrices, i.e. every measure but DftCca.
 const std::vector<Measure>& all_measures();
 bool is_cca_family(Measure m);
+// Needs 4-D [N, C, H, W] activations (DftCca), not 2-D matrices.
+inline bool is_spatial(Measure m) { return m == Measure::DftCca; }
 // PWCCA weighs by one side's canonical variates, so PWCCA(X,Y) != PWCCA(Y,X).
 inline bool is_symmetric(Measure m) { return m != Measure::Pwcca; }
 

@@ -18,7 +18,8 @@ RepresentationOptions representation_options(const SimilarityOptions& opts);
 SimilarityResult similarity(const Representation& x, const Representation& y, Measure measure,
                             const SimilarityOptions& opts = {});
 
-// Convenience for one-off pairs: x (n x p), y (n x q), data-major, any floating dtype.
+// Convenience for one-off pairs: x (n x p), y (n x q), data-major, any floating dtype. DftCca takes
+// 4-D [N, C, H, W] tensors here (dft_cca.h); the Representation overload rejects it.
 SimilarityResult similarity(const torch::Tensor& x, const torch::Tensor& y, Measure measure,
                             const SimilarityOptions& opts = {}, const std::string& x_name = "X",
                             const std::string& y_name = "Y");
