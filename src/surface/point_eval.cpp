@@ -95,23 +95,9 @@ PointEvaluator::PointEvaluator(Network& net, const DataSplit& data, torch::Devic
   }
 }
 
-PointEvaluator::LossErr PointEvaluator::loss_and_error(const torch::Tensor& images, const torch::Tensor& labels) {
-  const int64_t n = images.size(0);
-  c10::InferenceMode guard;
-  // Sums on the device (float64 NLL, int64 count), read once per point by evaluate_current:
-  // the same additions in the same order as summing the batches' values on the host.
-  const auto opt = torch::TensorOptions().device(images.device());
-  torch::Tensor nll_sum = torch::zeros({}, opt.dtype(torch::kFloat64));
-  torch::Tensor wrong = torch::zeros({}, opt.dtype(torch::kInt64));
-  for (int64_t s = 0; s < n; s += settings_.batch_size) {
-    const int64_t b = std::min(settings_.batch_size, n - s);
-    auto logits = net_.forward(images.narrow(0, s, b));
-    auto y = labels.narrow(0, s, b);
-    nll_sum.add_(torch::nn::functional::cross_entropy(
-        logits.to(torch::kFloat32), y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)));
-    wrong.add_(logits.argmax(1).ne(y).sum());
-  }
-  return {nll_sum, wrong, n};
+EvalSums PointEvaluator::sums_of(const torch::Tensor& images, const torch::Tensor& labels) {
+  // Sums on the device, read once per point by evaluate_current; NLL of float32 logits.
+  return evaluate_sums(net_, images, labels, images.size(0), images.device(), settings_.batch_size, torch::kFloat32);
 }
 
 PointMetrics PointEvaluator::evaluate_flat(const torch::Tensor& flat) {
@@ -133,20 +119,21 @@ PointMetrics PointEvaluator::evaluate_current() {
   const torch::Tensor sq_t = flat_parameters(net_, torch::kFloat64).pow(2).sum();
   net_.train(false);
   t0 = clock::now();
-  LossErr tr{}, te{};
-  if (train_images_.defined()) tr = loss_and_error(train_images_, train_labels_);
+  EvalSums tr{}, te{};
+  if (train_images_.defined()) tr = sums_of(train_images_, train_labels_);
   timing_.train = since(t0);
   t0 = clock::now();
-  if (test_images_.defined()) te = loss_and_error(test_images_, test_labels_);
-  // One transfer: ||w||^2, train NLL sum and errors, test NLL sum and errors (counts are exact in float64).
+  if (test_images_.defined()) te = sums_of(test_images_, test_labels_);
+  // One transfer: ||w||^2, train NLL sum and correct count, test NLL sum and correct count
+  // (counts are exact in float64).
   torch::Tensor host;
   {
     c10::InferenceMode guard;  // the sums are inference tensors
     std::vector<torch::Tensor> parts = {sq_t.reshape({1})};
-    for (const LossErr* r : {&tr, &te})
-      if (r->nll_sum.defined()) {
-        parts.push_back(r->nll_sum.reshape({1}));
-        parts.push_back(r->wrong.to(torch::kFloat64).reshape({1}));
+    for (const EvalSums* r : {&tr, &te})
+      if (r->loss_sum.defined()) {
+        parts.push_back(r->loss_sum.reshape({1}));
+        parts.push_back(r->correct.to(torch::kFloat64).reshape({1}));
       }
     host = torch::cat(parts).cpu().contiguous();
   }
@@ -156,15 +143,15 @@ PointMetrics PointEvaluator::evaluate_current() {
   m.weight_norm = std::sqrt(sq);
   const double penalty = 0.5 * settings_.weight_decay * sq;
   int k = 1;
-  if (tr.nll_sum.defined()) {
+  if (tr.loss_sum.defined()) {
     m.tr_nll = v[k] / double(tr.n);
-    m.tr_err = v[k + 1] / double(tr.n);
+    m.tr_err = (double(tr.n) - v[k + 1]) / double(tr.n);
     m.tr_loss = m.tr_nll + penalty;
     k += 2;
   }
-  if (te.nll_sum.defined()) {
+  if (te.loss_sum.defined()) {
     m.te_nll = v[k] / double(te.n);
-    m.te_err = v[k + 1] / double(te.n);
+    m.te_err = (double(te.n) - v[k + 1]) / double(te.n);
     m.te_loss = m.te_nll + penalty;
   }
   net_.train(was_training);

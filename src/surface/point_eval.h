@@ -14,6 +14,7 @@
 
 #include "data/dataset.h"
 #include "models/network.h"
+#include "train/evaluate.h"
 
 namespace closerlook {
 
@@ -67,12 +68,8 @@ class PointEvaluator {
   const Timing& last_timing() const { return timing_; }
 
  private:
-  struct LossErr {  // sums on the device, not yet read
-    torch::Tensor nll_sum;  // float64
-    torch::Tensor wrong;    // int64
-    int64_t n = 0;
-  };
-  LossErr loss_and_error(const torch::Tensor& images, const torch::Tensor& labels);
+  // The train layer's evaluation loop (train/evaluate.h) over tensors already on the device.
+  EvalSums sums_of(const torch::Tensor& images, const torch::Tensor& labels);
 
   Network& net_;
   torch::Device device_;
