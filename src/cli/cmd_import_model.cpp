@@ -22,6 +22,7 @@
 #include "models/factory.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
+#include "train/run_status.h"
 
 namespace fs = std::filesystem;
 
@@ -112,7 +113,7 @@ void run_import(const ImportArgs& a) {
   net->train(false);
   net->save(final_ckpt);
   const EvalResult test = data.test.size() > 0 ? evaluate(*net, data.test, device) : EvalResult{};
-  nlohmann::json summary = {{"status", "completed"},
+  nlohmann::json summary = {{"status", RunStatus::Completed},
                             {"imported", true},
                             {"arch", net->arch()},
                             {"probes", net->probe_names()},

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "core/resources.h"
 #include "cli/commands.h"
@@ -17,7 +18,8 @@ struct ReproduceArgs {
   CommonOptions common;
   std::string preset = "quick", out, study;
   std::vector<std::string> sets;
-  int seeds = 1, step = -1;
+  int seeds = 1;
+  std::optional<int> step;
   bool list = false, no_report = false;
 };
 
@@ -57,12 +59,13 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
     }
     PlanRunOptions po;
     po.device = device;
-    po.step_index = args->step;
-    if (po.step_index < 0)
+    // A negative --step means "not given", as it always has.
+    if (args->step && *args->step >= 0) po.step_index = args->step;
+    if (!po.step_index)
       if (const char* a = std::getenv("SLURM_ARRAY_TASK_ID")) po.step_index = std::atoi(a);
     const int ran = plan.run(po);
     std::fprintf(stderr, "reproduce: %d step(s) run, output in %s\n", ran, ro.out_dir.c_str());
-    if (po.step_index < 0) std::printf("%s", format_claims_table(ro.out_dir).c_str());
+    if (!po.step_index) std::printf("%s", format_claims_table(ro.out_dir).c_str());
   });
 });
 

@@ -2,11 +2,13 @@
 // (docs/surface.md). Each prints a JSON summary on stdout; files go to --out.
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/json_io.h"
 #include "surface/jobs.h"
+#include "train/run_status.h"
 
 namespace closerlook {
 namespace {
@@ -16,7 +18,7 @@ struct EvalArgs {
   CommonOptions common;
   int64_t bn_samples = 0, train_samples = 0, test_samples = 0;
   int64_t batch = EvalSettings{}.batch_size, bn_batch = EvalSettings{}.bn_batch_size;
-  double wd = -1;
+  std::optional<double> wd;
   uint64_t subset_seed = 0;
   std::vector<std::string> sets;
 };
@@ -48,7 +50,7 @@ SurfaceCommon to_common(const EvalArgs& a) {
   c.eval.test_samples = a.test_samples;
   c.eval.batch_size = a.batch;
   c.eval.bn_batch_size = a.bn_batch;
-  c.eval.weight_decay = a.wd;
+  if (a.wd && *a.wd >= 0) c.weight_decay = a.wd;  // a negative --wd means "not given", as it always has
   c.eval.subset_seed = a.subset_seed;
   c.data_overrides = a.sets;
   return c;
@@ -149,7 +151,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
       j["out"] = a->job.out_dir;
       j["already_done"] = s.already_done;
       std::cout << j.dump(2) << std::endl;
-      if (s.status == "diverged") throw Error(ExitCode::Diverged, a->job.out_dir + ": curve training diverged");
+      if (run_status(s.status) == RunStatus::Diverged) throw Error(ExitCode::Diverged, a->job.out_dir + ": curve training diverged");
     });
   }
   {
@@ -186,6 +188,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     add_eval_options(cmd, a->eval);
     cmd->callback([a] {
       a->job.common = to_common(a->eval);
+      if (a->job.bend && *a->job.bend < 0) a->job.bend.reset();  // a negative --bend: the default, as before
       std::tie(a->job.plane.shard, a->job.plane.shards) = parse_shard(a->shard);
       auto r = run_plane(a->job);
       std::cout << nlohmann::json({{"out", r.dir}, {"complete", r.complete}, {"cells_evaluated", r.cells_evaluated},

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "dist/data_parallel.h"
+#include "train/run_status.h"
 #include "train/run_training.h"
 
 namespace closerlook {
@@ -29,7 +30,7 @@ void run_train_command(const TrainArgs& a) {
   }
   TrainConfig cfg = load_train_config(a.config, a.sets);
   TrainSummary s = run_training(cfg, a.out, opts);
-  if (s.status == "diverged")
+  if (run_status(s.status) == RunStatus::Diverged)
     throw Error(ExitCode::Diverged, a.out + ": training diverged (non-finite loss) before iteration " +
                                         std::to_string(s.diverged_iter) + "; status recorded in summary.json");
   if (dp && !dp->comm->is_root()) return;

@@ -68,11 +68,11 @@ std::string Plan::describe() const {
 
 int Plan::run(const PlanRunOptions& opts) {
   std::vector<size_t> selected;
-  if (opts.step_index >= 0) {
-    if (opts.step_index < 1 || opts.step_index > static_cast<int>(steps_.size()))
-      throw_bad_input("--step " + std::to_string(opts.step_index) + ": the plan has steps 1.." +
-                      std::to_string(steps_.size()));
-    selected.push_back(static_cast<size_t>(opts.step_index - 1));
+  if (opts.step_index) {
+    const int k = *opts.step_index;
+    if (k < 1 || k > static_cast<int>(steps_.size()))
+      throw_bad_input("--step " + std::to_string(k) + ": the plan has steps 1.." + std::to_string(steps_.size()));
+    selected.push_back(static_cast<size_t>(k - 1));
   } else {
     // The chosen study's steps plus everything they depend on.
     std::set<std::string> want;

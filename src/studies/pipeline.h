@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -36,7 +37,7 @@ struct StepContext {
 
 struct PlanRunOptions {
   std::string study;                // "" = all studies
-  int step_index = -1;              // run exactly this step (1-based as in --list); deps must be done
+  std::optional<int> step_index;    // run exactly this step (1-based as in --list); deps must be done
   torch::Device device = torch::kCPU;
   bool dry_run = false;
 };

@@ -16,6 +16,7 @@
 #include "surface/point_eval.h"
 #include "surface/weights.h"
 #include "train/run_dir.h"
+#include "train/run_status.h"
 #include "train/run_training.h"
 #include "train/train_config.h"
 
@@ -82,8 +83,9 @@ void run_train_step(StepContext& ctx, const nlohmann::json& tree) {
   nlohmann::json r = s.to_json();
   r["status"] = s.status;
   write_result(ctx, r);
-  if (s.status == "interrupted") throw Error(ExitCode::Interrupted, "interrupted during " + ctx.step->id);
-  if (s.status == "diverged")
+  const RunStatus status = run_status(s.status);
+  if (status == RunStatus::Interrupted) throw Error(ExitCode::Interrupted, "interrupted during " + ctx.step->id);
+  if (status == RunStatus::Diverged)
     std::fprintf(stderr, "  %s diverged at iteration %lld; recorded, continuing with the other steps\n",
                  ctx.step->id.c_str(), static_cast<long long>(s.diverged_iter));
 }
@@ -131,8 +133,9 @@ void run_curve_step(StepContext& ctx, const ReproduceConfig& cfg, const std::str
                     : Curve::on_line(co.type, co.bends, flat_parameters(*a, torch::kFloat32),
                                      flat_parameters(*b, torch::kFloat32), parameter_layout(*a));
   CurveTrainSummary cs = train_curve(curve, *a, data.train, augment_for(spec), ctx.device, co, curve_dir, false);
-  if (cs.status == "interrupted") throw Error(ExitCode::Interrupted, "interrupted during " + ctx.step->id);
-  if (cs.status == "diverged") {
+  const RunStatus status = run_status(cs.status);
+  if (status == RunStatus::Interrupted) throw Error(ExitCode::Interrupted, "interrupted during " + ctx.step->id);
+  if (status == RunStatus::Diverged) {
     write_result(ctx, {{"status", "skipped"}, {"reason", "curve training diverged"}, {"curve", cs.to_json()}});
     return;
   }

@@ -11,6 +11,7 @@
 #include "surface/sources.h"
 #include "surface/weights.h"
 #include "train/run_dir.h"
+#include "train/run_status.h"
 
 namespace fs = std::filesystem;
 
@@ -22,7 +23,7 @@ std::string absolute(const std::string& p) { return fs::absolute(fs::path(p)).le
 
 EvalSettings resolved_eval(const SurfaceCommon& c, const std::string& source_dir) {
   EvalSettings e = c.eval;
-  if (e.weight_decay < 0) e.weight_decay = run_weight_decay(source_dir);
+  e.weight_decay = c.weight_decay ? *c.weight_decay : run_weight_decay(source_dir);
   return e;
 }
 
@@ -112,7 +113,7 @@ CurveTrainSummary run_connect(const ConnectJob& job) {
   CurveTrainSummary sum =
       train_curve(curve, work, data.train, augment_for(spec), job.device, job.curve, job.out_dir, job.quiet);
 
-  if (sum.status == "completed") {
+  if (run_status(sum.status) == RunStatus::Completed) {
     // Each bend as an ordinary network (usable by plane --project, Python, ...), with BN
     // statistics recalibrated on up to 10k training examples so that the file works as is.
     BnRecalibrationOptions bo;
@@ -181,7 +182,7 @@ PlaneResult run_plane(const PlaneJob& job) {
     curve = Curve::load(job.curve_dir, job.common.device);
     work = curve_network(job.curve_dir, curve, job.common.device);
     const int B = curve.num_bends();
-    const int k = job.bend >= 0 ? job.bend : B / 2;
+    const int k = job.bend.value_or(B / 2);
     CL_CHECK_INPUT(k > 0 && k < B - 1, "plane: --bend " + std::to_string(k) + " is not an interior bend of a " +
                                            std::to_string(B) + "-bend curve");
     in.w0 = curve.bend(0).to(torch::kFloat64);

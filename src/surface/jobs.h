@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,11 @@ namespace closerlook {
 
 // Shared by every job.
 struct SurfaceCommon {
-  EvalSettings eval;                        // eval.weight_decay < 0: from the source run/curve
+  EvalSettings eval;                        // eval.weight_decay is replaced by the one below
+  std::optional<double> weight_decay;       // for *_loss; not set: the source run's/curve's
   std::vector<std::string> data_overrides;  // "data.key=value"
   torch::Device device = torch::kCPU;
   bool quiet = false;
-  SurfaceCommon() { eval.weight_decay = -1; }
 };
 
 // Straight line between two checkpoints, or the polygonal path through several:
@@ -68,7 +69,7 @@ CurveEvalResult run_curve_eval(const CurveEvalJob& job);
 struct PlaneJob {
   std::vector<std::string> checkpoints;  // W0 W1 W2 (empty when curve_dir is given)
   std::string curve_dir;
-  int bend = -1;                         // with a curve: the bend spanning v (-1: (B-1)/2 rounded up)
+  std::optional<int> bend;               // with a curve: the bend spanning v (not set: (B-1)/2 rounded up)
   std::vector<std::string> project;      // further checkpoints to project
   std::string out_dir;
   PlaneOptions plane;

@@ -9,6 +9,7 @@
 #include "core/runtime.h"
 #include "data/loader.h"
 #include "train/run_dir.h"
+#include "train/run_status.h"
 
 namespace fs = std::filesystem;
 
@@ -76,7 +77,8 @@ TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, co
     if (file_exists(summary_path)) {
       nlohmann::json sj = read_json(summary_path);
       const std::string status = sj.value("status", std::string());
-      if ((status == "completed" || status == "diverged") && sj.value("config_hash", std::string()) == hash) {
+      const auto parsed = parse_run_status(status);
+      if (parsed && is_finished(*parsed) && sj.value("config_hash", std::string()) == hash) {
         TrainSummary s = read_train_summary(out_dir);
         s.already_done = true;
         if (!opts.quiet)
