@@ -52,6 +52,16 @@ if(CLOSERLOOK_CUDA)
   endif()
   target_link_libraries(closerlook_torch INTERFACE ${TORCH_LIBRARIES})
   target_compile_definitions(closerlook_torch INTERFACE CL_WITH_CUDA=1)
+  # The wheel's libtorch_cuda.so has no RUNPATH: Python preloads the CUDA libraries of the
+  # nvidia-* wheels it depends on (site-packages/nvidia/<name>/lib). A C++ binary must name those
+  # folders itself, for the link (-rpath-link is searched before the toolkit folder that CMake
+  # puts in the RPATH, whose older NCCL lacks symbols the wheel uses) and at run time.
+  file(GLOB _cl_nv_dirs LIST_DIRECTORIES true "${CLOSERLOOK_TORCH_ROOT}/../nvidia/*/lib")
+  foreach(d ${_cl_nv_dirs})
+    get_filename_component(d "${d}" ABSOLUTE)
+    target_link_options(closerlook_torch INTERFACE "-Wl,-rpath,${d}" "-Wl,-rpath-link,${d}")
+  endforeach()
+  target_link_options(closerlook_torch INTERFACE "-Wl,-rpath,${CLOSERLOOK_TORCH_ROOT}/lib")
   # LibTorch's CUDA code is registered by static initialisers in libtorch_cuda.so: keep the
   # library even though no symbol of ours refers to it.
   target_link_options(closerlook_torch INTERFACE "-Wl,--no-as-needed")
