@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "report/claims.h"
+#include "surface/profile.h"
 
 namespace closerlook {
 
@@ -46,17 +47,6 @@ Claim to_report_claim(const ClaimCheck& c) {
   r.numbers["check"] = c.id;
   r.detail = c.detail;
   return r;
-}
-
-double barrier_height(const std::vector<double>& t, const std::vector<double>& v) {
-  if (t.size() != v.size() || t.size() < 2) throw Error(ExitCode::Internal, "barrier_height: need >= 2 matching points");
-  const double t0 = t.front(), t1 = t.back();
-  double best = -INFINITY;
-  for (size_t i = 0; i < t.size(); ++i) {
-    const double a = (t[i] - t0) / (t1 - t0);
-    best = std::max(best, v[i] - ((1 - a) * v.front() + a * v.back()));
-  }
-  return best;
 }
 
 namespace {

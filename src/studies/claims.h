@@ -24,8 +24,8 @@ nlohmann::json to_json(const ClaimCheck& c);
 struct Claim;
 Claim to_report_claim(const ClaimCheck& c);
 
-// Barrier height of a profile: max over t of (v(t) - linear interpolation of the endpoints).
-double barrier_height(const std::vector<double>& t, const std::vector<double>& v);
+// Barrier heights: surface/profile.h barrier_height (the one definition, clamped at 0, NaN for
+// a non-finite value), over the whole pair profile (t.front() to t.back()).
 
 // ---- Study 1: SGDR -------------------------------------------------------------------------
 // Straight lines between consecutive SGDR snapshots rise above the endpoints (a barrier), while

@@ -49,6 +49,11 @@ double barrier_height(const std::vector<double>& t, const std::vector<double>& v
   return best;
 }
 
+double barrier_height(const std::vector<double>& t, const std::vector<double>& values) {
+  CL_CHECK_INPUT(t.size() >= 2, "barrier_height: need at least 2 points");
+  return barrier_height(t, values, t.front(), t.back());
+}
+
 std::vector<double> Profile::column(const std::string& key) const {
   std::vector<double> out;
   out.reserve(points.size());

@@ -35,10 +35,19 @@ struct Profile {
 // sum_i 0.5 (v_i + v_{i+1}) dl_{i+1} / sum dl. (v = [1,2,4], dl = [0,1,3] -> 2.625.)
 double chord_average(const std::vector<double>& values, const std::vector<double>& dl);
 
-// Barrier height of values along t between the points at t = t0 and t = t1 (both must be
-// sample points): max over t0 <= t_i <= t1 of v_i - ((1-s) v(t0) + s v(t1)), s = (t_i-t0)/(t1-t0).
-// 0 when the path never rises above the chord. NaN when a value in the range is not finite.
+// THE barrier height (the paper's central quantity; every study uses this one definition).
+// For a path sampled at parameters t_i with values v_i (a loss or an error), the barrier between
+// the points at t = t0 and t = t1 is
+//     B = max(0, max_{t0 <= t_i <= t1} [ v_i - ((1 - s_i) v(t0) + s_i v(t1)) ]),  s_i = (t_i - t0) / (t1 - t0),
+// i.e. how far the path rises above the straight interpolation of its two endpoint values.
+//   - t0, t1: the path parameters of the two endpoints of the stretch measured (a line or curve:
+//     0 and 1; segment k of a path through several checkpoints: k and k + 1). Both must be sample
+//     points of t (matched within 1e-9) with t0 < t1, else Error (bad input).
+//   - Clamped at 0: a path that never rises above the chord (a valley, a flat line) has no barrier.
+//   - NaN when any value in [t0, t1] is not finite (a diverged point: the barrier is unknown).
 double barrier_height(const std::vector<double>& t, const std::vector<double>& values, double t0, double t1);
+// The same over the whole path: t0 = t.front(), t1 = t.back() (Error with fewer than 2 points).
+double barrier_height(const std::vector<double>& t, const std::vector<double>& values);
 
 void write_profile(const Profile& p, const std::string& dir, const std::string& stem);
 Profile read_profile(const std::string& json_path);

@@ -20,14 +20,6 @@ std::vector<double> bump(const std::vector<double>& t, double a, double b, doubl
 }
 }  // namespace
 
-TEST(Claims, BarrierHeightIsTheMaxAboveTheChord) {
-  auto t = linspace(5);
-  EXPECT_NEAR(barrier_height(t, bump(t, 0.2, 0.4, 1.5)), 1.5, 1e-12);
-  EXPECT_NEAR(barrier_height(t, bump(t, 0.2, 0.4, 0.0)), 0.0, 1e-12);
-  // A valley has no barrier: the endpoints themselves bound it below by 0.
-  EXPECT_DOUBLE_EQ(barrier_height(t, bump(t, 1.0, 1.0, -0.5)), 0.0);
-}
-
 TEST(Claims, SgdrBarrierAndCurveVerdictsFollowTheNumbers) {
   auto t = linspace(11);
   PairProfile p{"w1-w3", t, bump(t, 0.3, 0.2, 1.0), bump(t, 0.1, 0.1, 30.0), bump(t, 0.3, 0.2, 0.01),

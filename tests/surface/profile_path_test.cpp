@@ -43,6 +43,43 @@ TEST(Profile, BarrierHeight) {
   EXPECT_TRUE(std::isnan(barrier_height(t, {1, NAN, 2, 2, 2}, 0, 1)));
 }
 
+// The one barrier definition (surface/profile.h) on known values, over the whole path.
+TEST(Profile, BarrierHeightKnownValues) {
+  std::vector<double> t(11);
+  for (int i = 0; i < 11; ++i) t[i] = i / 10.0;
+  auto path = [&](double a, double b, double h) {  // chord a -> b plus a bump h * 4 t (1 - t)
+    std::vector<double> v;
+    for (double x : t) v.push_back((1 - x) * a + x * b + h * 4 * x * (1 - x));
+    return v;
+  };
+  // Flat line: no barrier.
+  EXPECT_DOUBLE_EQ(barrier_height(t, std::vector<double>(11, 0.7)), 0.0);
+  // A sloped straight line is its own chord: no barrier.
+  EXPECT_NEAR(barrier_height(t, path(0.2, 0.9, 0.0)), 0.0, 1e-12);
+  // A bump of height 1.5 on a sloped chord (peak at t = 0.5).
+  EXPECT_NEAR(barrier_height(t, path(0.2, 0.4, 1.5)), 1.5, 1e-12);
+  EXPECT_NEAR(barrier_height(t, path(0.2, 0.4, 1.5), 0, 1), 1.5, 1e-12);
+  // A dip: clamped at 0, never negative.
+  EXPECT_DOUBLE_EQ(barrier_height(t, path(1.0, 1.0, -0.5)), 0.0);
+  // A NaN (or inf) anywhere in the path: the barrier is unknown.
+  auto v = path(0.2, 0.4, 1.5);
+  v[3] = NAN;
+  EXPECT_TRUE(std::isnan(barrier_height(t, v)));
+  v[3] = INFINITY;
+  EXPECT_TRUE(std::isnan(barrier_height(t, v)));
+  // t0/t1 pick a stretch: on [0, 0.5] the chord runs from v(0) to v(0.5) (the bump's peak), and
+  // the barrier is measured against that chord, on the samples t = 0 .. 0.5 only.
+  auto w = path(0.2, 0.4, 1.5);
+  double expect = 0;
+  for (int i = 0; i <= 5; ++i) expect = std::max(expect, w[i] - ((1 - i / 5.0) * w[0] + (i / 5.0) * w[5]));
+  EXPECT_NEAR(barrier_height(t, w, 0, 0.5), expect, 1e-12);
+  EXPECT_GT(expect, 0.0);
+  // Fewer than 2 points, or t0/t1 not sample points / not increasing: bad input.
+  EXPECT_THROW(barrier_height({0.0}, {1.0}), Error);
+  EXPECT_THROW(barrier_height(t, w, 0.05, 1), Error);
+  EXPECT_THROW(barrier_height(t, w, 1, 0), Error);
+}
+
 TEST(Profile, PathParametersIncludeTheAnchors) {
   auto ts = path_parameters(5, 0, 1);
   ASSERT_EQ(ts.size(), 5u);
