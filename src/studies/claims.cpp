@@ -11,14 +11,6 @@
 
 namespace closerlook {
 
-std::string to_string(Verdict v) {
-  switch (v) {
-    case Verdict::Held: return "held";
-    case Verdict::NotHeld: return "not held";
-    default: return "inconclusive";
-  }
-}
-
 nlohmann::json to_json(const ClaimCheck& c) {
   return {{"study", c.study}, {"id", c.id},           {"claim", c.text},
           {"verdict", to_string(c.verdict)}, {"numbers", c.numbers}, {"detail", c.detail}};

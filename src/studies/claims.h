@@ -6,10 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace closerlook {
+#include "studies/verdict.h"
 
-enum class Verdict { Held, NotHeld, Inconclusive };
-std::string to_string(Verdict v);
+namespace closerlook {
 
 struct ClaimCheck {
   std::string study;     // sgdr | resilience | warmup | distill
