@@ -11,9 +11,41 @@
 
 namespace closerlook {
 
+namespace {
+nlohmann::json jnum(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+double jget(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
+}
+}  // namespace
+
+void set_decision(ClaimCheck& c, const Estimate& e, double within_se, double null_value, Side side, double margin,
+                  const std::string& gate) {
+  Decision d = decide(e, null_value, side, margin);
+  if (!gate.empty()) d = {Verdict::Inconclusive, "inconclusive: " + gate};
+  else d.reason += " (" + e.method + ")";
+  c.verdict = d.verdict;
+  c.numbers["decision"] = to_json(e, null_value, side, d);
+  c.numbers["decision"]["margin"] = margin;
+  c.numbers["decision"]["se"] = jnum(within_se);
+  if (!gate.empty()) c.numbers["decision"]["gate"] = gate;
+}
+
 nlohmann::json to_json(const ClaimCheck& c) {
-  return {{"study", c.study}, {"id", c.id},           {"claim", c.text},
-          {"verdict", to_string(c.verdict)}, {"numbers", c.numbers}, {"detail", c.detail}};
+  nlohmann::json j = {{"study", c.study}, {"id", c.id},           {"claim", c.text},
+                      {"verdict", to_string(c.verdict)}, {"numbers", c.numbers}, {"detail", c.detail}};
+  if (c.numbers.is_object() && c.numbers.contains("decision") && c.numbers["decision"].is_object()) {
+    const auto& d = c.numbers["decision"];
+    j["effect"] = d.value("effect", nlohmann::json());
+    j["interval"] = d.value("interval", nlohmann::json::array({nullptr, nullptr}));
+    j["null"] = d.value("null", nlohmann::json());
+    j["reason"] = d.value("reason", "");
+  } else {
+    j["effect"] = nullptr;
+    j["interval"] = nlohmann::json::array({nullptr, nullptr});
+    j["null"] = nullptr;
+    j["reason"] = "not decided by an interval: " + c.detail;
+  }
+  return j;
 }
 
 Claim to_report_claim(const ClaimCheck& c) {
@@ -56,6 +88,7 @@ ClaimCheck check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const S
   ClaimCheck c{"sgdr", "sgdr.line_barrier",
           "SGDR moves over barriers: the straight line between consecutive SGDR snapshots has a train-loss barrier."};
   int with_barrier = 0, valid = 0;
+  double smallest = INFINITY;
   for (const auto& p : sgdr) {
     if (p.line_train_loss.size() < 2 || !finite_all(p.line_train_loss)) continue;
     ++valid;
@@ -63,15 +96,18 @@ ClaimCheck check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const S
     c.numbers[p.name] = {{"line_barrier_train_loss", b},
                          {"line_barrier_test_err", barrier_height(p.t, p.line_test_err)}};
     if (b > th.min_line_barrier) ++with_barrier;
+    smallest = std::min(smallest, b);
   }
   c.numbers["threshold_nats"] = th.min_line_barrier;
   if (valid == 0) {
     c.detail = "no finite straight-line profiles between SGDR snapshots";
     return c;
   }
-  c.verdict = with_barrier == valid ? Verdict::Held : (with_barrier == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
+  // Effect: the smallest line barrier over the pairs (every pair must have one), against the
+  // threshold. No within-run error of a train-loss barrier is known: one seed is inconclusive.
+  set_decision(c, normal_estimate(smallest, NAN, th.level), NAN, th.min_line_barrier, Side::Greater);
   c.detail = std::to_string(with_barrier) + " of " + std::to_string(valid) +
-             " snapshot pairs have a straight-line train-loss barrier above the threshold";
+             " snapshot pairs have a straight-line train-loss barrier above the threshold; effect = the smallest";
   return c;
 }
 
@@ -79,24 +115,36 @@ ClaimCheck check_sgdr_curve_connects(const std::vector<PairProfile>& sgdr, const
   ClaimCheck c{"sgdr", "sgdr.curve_connects",
           "SGDR snapshots are not separate minima: a low-loss curve connects them (no barrier along the curve), "
           "so 'converging to and escaping from multiple local minima' is not substantiated."};
-  int connected = 0, valid = 0;
+  int connected = 0, valid = 0, barriers = 0;
+  double worst_fraction = -INFINITY;
   for (const auto& p : sgdr) {
     if (p.curve_train_loss.size() < 2 || !finite_all(p.curve_train_loss) || !finite_all(p.line_train_loss)) continue;
     ++valid;
     const double bl = barrier_height(p.t, p.line_train_loss);
     const double bc = barrier_height(p.t, p.curve_train_loss);
-    const bool ok = bc <= std::max(th.min_line_barrier, th.max_curve_fraction * bl);
-    c.numbers[p.name] = {{"line_barrier_train_loss", bl}, {"curve_barrier_train_loss", bc}, {"connected", ok}};
+    const bool has_barrier = bl > th.min_line_barrier;
+    const double fraction = has_barrier ? bc / bl : NAN;
+    const bool ok = has_barrier && fraction <= th.max_curve_fraction;
+    c.numbers[p.name] = {{"line_barrier_train_loss", bl}, {"curve_barrier_train_loss", bc},
+                         {"line_has_barrier", has_barrier}, {"curve_fraction", jnum(fraction)}, {"connected", ok}};
+    if (!has_barrier) continue;  // nothing to get around: this pair says nothing about the claim
+    ++barriers;
     if (ok) ++connected;
+    worst_fraction = std::max(worst_fraction, fraction);
   }
+  c.numbers["threshold_nats"] = th.min_line_barrier;
+  c.numbers["max_curve_fraction"] = th.max_curve_fraction;
   if (valid == 0) {
     c.detail = "no trained curves between SGDR snapshots";
     return c;
   }
-  c.verdict = connected == valid ? Verdict::Held : (connected == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
-  c.detail = std::to_string(connected) + " of " + std::to_string(valid) +
-             " pairs are joined by a curve whose barrier is at most max(threshold, " +
-             std::to_string(th.max_curve_fraction) + " x the straight line's)";
+  // Effect: the largest curve barrier as a fraction of its line's, over the pairs whose line has a
+  // barrier; decided only where there is one (else "inconclusive: no barrier").
+  set_decision(c, normal_estimate(barriers ? worst_fraction : NAN, NAN, th.level), NAN, th.max_curve_fraction,
+               Side::Less, 0.0, barriers ? "" : "no barrier (no straight line between SGDR snapshots rises above the threshold)");
+  c.detail = std::to_string(connected) + " of " + std::to_string(barriers) + " pairs with a line barrier (of " +
+             std::to_string(valid) + ") are joined by a curve whose barrier is at most " +
+             std::to_string(th.max_curve_fraction) + " x the straight line's";
   return c;
 }
 
@@ -104,20 +152,23 @@ ClaimCheck check_sgd_no_barrier(const std::vector<PairProfile>& sgd, const SgdrT
   ClaimCheck c{"sgdr", "sgdr.sgd_no_barrier",
           "For step-decay SGD, none of the consecutive snapshot pairs shows a train-loss barrier on the straight line."};
   int clean = 0, valid = 0;
+  double largest = -INFINITY;
   for (const auto& p : sgd) {
     if (p.line_train_loss.size() < 2 || !finite_all(p.line_train_loss)) continue;
     ++valid;
     const double b = barrier_height(p.t, p.line_train_loss);
     c.numbers[p.name] = {{"line_barrier_train_loss", b}};
     if (b <= th.min_line_barrier) ++clean;
+    largest = std::max(largest, b);
   }
   c.numbers["threshold_nats"] = th.min_line_barrier;
   if (valid == 0) {
     c.detail = "no straight-line profiles between SGD snapshots";
     return c;
   }
-  c.verdict = clean == valid ? Verdict::Held : (clean == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
-  c.detail = std::to_string(clean) + " of " + std::to_string(valid) + " SGD snapshot pairs have no barrier";
+  // Effect: the largest SGD line barrier, claimed below the threshold.
+  set_decision(c, normal_estimate(largest, NAN, th.level), NAN, th.min_line_barrier, Side::Less);
+  c.detail = std::to_string(clean) + " of " + std::to_string(valid) + " SGD snapshot pairs have no barrier; effect = the largest";
   return c;
 }
 
@@ -151,11 +202,12 @@ ClaimCheck check_curve_overfits(const std::vector<PairProfile>& sgdr) {
   return c;
 }
 
-ClaimCheck check_resilience(const std::vector<ModeCurve>& curves, double tolerance) {
+ClaimCheck check_resilience(const std::vector<ModeCurve>& curves, double tolerance, double level) {
   ClaimCheck c{"resilience", "resilience.curves_connect",
           "Mode connectivity is resilient: for each variant A-F a curve from G is found on which every point "
           "generalises almost as well as the two endpoints."};
   int held = 0, valid = 0;
+  double effect = -INFINITY, effect_se = NAN;
   for (const auto& m : curves) {
     if (m.test_err.size() < 2 || !finite_all(m.test_err)) {
       c.numbers[m.mode] = {{"status", "missing or diverged"}};
@@ -165,22 +217,32 @@ ClaimCheck check_resilience(const std::vector<ModeCurve>& curves, double toleran
     const double worst_end = std::max(m.test_err.front(), m.test_err.back());
     const double worst_curve = max_of(m.test_err);
     const bool ok = worst_curve <= worst_end + tolerance;
+    // Binomial standard errors of both error rates on the n_test examples (treated as independent,
+    // which overstates the error of a difference measured on one test set: conservative).
+    const double se = std::hypot(binomial_se(worst_curve, m.n_test), binomial_se(worst_end, m.n_test));
+    const double rise = worst_curve - worst_end;
     nlohmann::json n = {{"endpoint_G_test_err", m.test_err.front()}, {"endpoint_X_test_err", m.test_err.back()},
-                        {"curve_max_test_err", worst_curve}, {"connected", ok}};
+                        {"curve_max_test_err", worst_curve}, {"rise", rise}, {"rise_se", jnum(se)}, {"connected", ok}};
+    if (std::isfinite(m.n_test)) {
+      const Interval w = wilson_interval(std::round(worst_curve * m.n_test), m.n_test, level);
+      n["curve_max_test_err_wilson"] = nlohmann::json::array({w.lo, w.hi});
+    }
     if (!m.line_test_err.empty()) n["line_max_test_err"] = max_of(m.line_test_err);
     c.numbers[m.mode] = n;
     if (ok) ++held;
+    if (rise > effect) effect = rise, effect_se = se;
   }
   c.numbers["tolerance"] = tolerance;
   if (valid == 0) {
     c.detail = "no curves";
     return c;
   }
-  c.verdict = (held == valid && valid == static_cast<int>(curves.size()))
-                  ? Verdict::Held
-                  : (held == 0 ? Verdict::NotHeld : Verdict::Inconclusive);
+  // Effect: the largest rise over the curves (the claim is for every variant), against the tolerance.
+  const bool all = valid == static_cast<int>(curves.size());
+  set_decision(c, normal_estimate(effect, effect_se, level), effect_se, tolerance, Side::Less, 0.0,
+               all ? "" : "a curve is missing or diverged");
   c.detail = std::to_string(held) + " of " + std::to_string(curves.size()) +
-             " curves keep test error within the tolerance of the worse endpoint";
+             " curves keep test error within the tolerance of the worse endpoint; effect = the largest rise";
   return c;
 }
 
@@ -322,6 +384,29 @@ ClaimCheck aggregate_seeds(const std::vector<ClaimCheck>& per_seed) {
   walk(per_seed.front().numbers, "");
   c.numbers = {{"seeds", k}, {"held_in", held}, {"mean_std", stats}, {"per_seed", seeds}};
   c.detail = "held for " + std::to_string(held) + " of " + std::to_string(k) + " seeds; " + per_seed.front().detail;
+  // The interval rule on the pooled per-seed effects, when every seed has a decision.
+  bool decided = true;
+  for (const auto& s : per_seed)
+    decided = decided && s.numbers.is_object() && s.numbers.contains("decision") && s.numbers["decision"].is_object();
+  if (!decided) return c;
+  const auto& d0 = per_seed.front().numbers["decision"];
+  std::vector<double> effects, ses;
+  std::string gate;
+  bool se_known = true;
+  for (size_t i = 0; i < per_seed.size(); ++i) {
+    const auto& d = per_seed[i].numbers["decision"];
+    effects.push_back(jget(d, "effect"));
+    ses.push_back(jget(d, "se"));
+    se_known = se_known && std::isfinite(ses.back());
+    if (gate.empty() && d.contains("gate")) gate = d["gate"].get<std::string>() + " (seed " + std::to_string(i) + ")";
+  }
+  const double level = d0.contains("level") ? jget(d0, "level") : 0.95;
+  const Estimate e = seed_estimate(effects, se_known ? ses : std::vector<double>{}, std::isfinite(level) ? level : 0.95);
+  const double pooled_se = NAN;  // the pooled interval already contains the within-run error
+  set_decision(c, e, pooled_se, jget(d0, "null"), d0.value("side", "greater") == "less" ? Side::Less : Side::Greater,
+               std::isfinite(jget(d0, "margin")) ? jget(d0, "margin") : 0.0, gate);
+  c.detail = "interval over " + std::to_string(k) + " seeds (" + std::to_string(held) + " held alone); " +
+             per_seed.front().detail;
   return c;
 }
 

@@ -18,6 +18,16 @@ struct ClaimCheck {
   nlohmann::json numbers = nlohmann::json::object();  // what decided it
   std::string detail;    // one sentence: the comparison made
 };
+// The interval decision of a claim (studies/verdict.h's rule). Stored in numbers["decision"]
+// ({effect, interval, null, side, margin, se, reason, interval_method, seeds[, gate]}) so that
+// claims.json round-trips through read_claims_file, and hoisted by to_json to the top-level
+// summary.json fields effect, interval ([lo, hi]), null, verdict, reason. `se` is the within-run
+// standard error of the effect (NaN: unknown), used when seeds are pooled. A non-empty `gate`
+// ("no barrier") means the claim's precondition failed: inconclusive whatever the interval.
+void set_decision(ClaimCheck& c, const Estimate& e, double within_se, double null_value, Side side,
+                  double margin = 0.0, const std::string& gate = "");
+// summary.json / claims.json object: study, id, claim, verdict, numbers, detail, and effect,
+// interval, null, reason (nulls and reason "not decided by an interval" for a claim without one).
 nlohmann::json to_json(const ClaimCheck& c);
 // The report's claim row (report/claims.h) for this check; the id goes into the numbers.
 struct Claim;
@@ -35,9 +45,12 @@ struct PairProfile {
   std::vector<double> line_train_loss, line_test_err;
   std::vector<double> curve_train_loss, curve_test_err;  // empty when no curve was trained
 };
+// Presets ([sgdr] barrier_threshold, curve_fraction, [claims] level) fill these; the defaults
+// are only for tests.
 struct SgdrThresholds {
-  double min_line_barrier = 0.05;    // nats of train loss counted as a barrier
+  double min_line_barrier = 0.05;    // nats of train loss counted as a barrier (the null of the barrier claims)
   double max_curve_fraction = 0.25;  // curve barrier must be below this fraction of the line's
+  double level = 0.95;               // two-sided level of every interval
 };
 ClaimCheck check_sgdr_line_barrier(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th = {});
 ClaimCheck check_sgdr_curve_connects(const std::vector<PairProfile>& sgdr, const SgdrThresholds& th = {});
@@ -51,9 +64,13 @@ struct ModeCurve {
   std::string mode;                  // "A".."F"
   std::vector<double> t, test_err;   // along the trained curve G -> X
   std::vector<double> line_test_err; // along the straight line (for contrast)
+  double n_test = std::numeric_limits<double>::quiet_NaN();  // test examples behind test_err (NaN: unknown)
 };
-// Every curve's worst test error stays within `tolerance` (absolute, fraction) of its worse endpoint.
-ClaimCheck check_resilience(const std::vector<ModeCurve>& curves, double tolerance = 0.02);
+// Effect: the largest, over curves, of (worst test error on the curve - the worse endpoint's),
+// with a binomial interval (normal, both error rates' binomial standard errors on n_test);
+// held when the upper end is below `tolerance`, not held when the lower end is at or above it.
+// Unknown n_test (one seed): no within-run interval, so inconclusive unless seeds are pooled.
+ClaimCheck check_resilience(const std::vector<ModeCurve>& curves, double tolerance = 0.02, double level = 0.95);
 
 // ---- Study 3: warmup -----------------------------------------------------------------------
 struct WarmupRun {
@@ -74,8 +91,10 @@ ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs);
 ClaimCheck check_distill_deeper(const std::vector<std::string>& layers, const std::vector<double>& diag_gain);
 
 // ---- Several seeds -------------------------------------------------------------------------
-// Aggregates one claim over seeds: numbers become mean ± std, the verdict holds only if it held for
-// every seed (inconclusive when seeds disagree).
+// Aggregates one claim over seeds: numbers become mean ± std. A claim with a decision in every seed
+// is decided again by the interval rule on the pooled per-seed effects (seed_estimate: t over
+// seeds plus the within-run error); a gate in any seed ("no barrier") keeps it inconclusive.
+// A claim without decisions falls back to unanimity (held only if held for every seed).
 ClaimCheck aggregate_seeds(const std::vector<ClaimCheck>& per_seed);
 
 }  // namespace closerlook

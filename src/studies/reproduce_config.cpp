@@ -99,7 +99,12 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.sgdr.eta_min = sg.get_double("eta_min", c.sgdr.eta_min, 0, 100);
   c.sgdr.sgd_milestones = sg.get_int_list("sgd_milestones", c.sgdr.sgd_milestones, 1, 100000);
   c.sgdr.barrier_threshold = sg.get_double("barrier_threshold", c.sgdr.barrier_threshold, 0, 100);
+  c.sgdr.curve_fraction = sg.get_double("curve_fraction", c.sgdr.curve_fraction, 0, 1);
   sg.finish();
+
+  auto cl = r.section("claims");
+  c.claims.level = cl.get_double("level", c.claims.level, 0.5, 0.9999);
+  cl.finish();
 
   auto rs = r.section("resilience");
   c.resilience.modes = rs.get_string_list("modes", c.resilience.modes);

@@ -40,7 +40,12 @@ struct SgdrPreset {          // [sgdr]: study 1
   int64_t t0 = 1, tmult = 2;
   double lr = 0.05, eta_min = 1e-6;
   std::vector<int64_t> sgd_milestones = {3, 5};  // the step-decay SGD counterpart
-  double barrier_threshold = 0.05;
+  double barrier_threshold = 0.05;   // train-loss barrier (nats) that counts: the null of the barrier claims
+  double curve_fraction = 0.25;      // sgdr.curve_connects: curve barrier below this fraction of the line's
+};
+
+struct ClaimsPreset {        // [claims]: the verdict rule (studies/verdict.h)
+  double level = 0.95;       // two-sided level of every claim's interval
 };
 
 struct ResiliencePreset {    // [resilience]: study 2
@@ -82,6 +87,7 @@ struct ReproduceConfig {
   ResiliencePreset resilience;
   WarmupPreset warmup;
   DistillPreset distill;
+  ClaimsPreset claims;
   std::vector<std::string> studies = {"sgdr", "resilience", "warmup", "distill"};
 
   // A complete training tree (seed, data, model, train) for the common recipe with `train_over`

@@ -165,7 +165,8 @@ double binomial_se(double p, double n) {
 Estimate normal_estimate(double effect, double se, double level) {
   Estimate e;
   e.effect = effect;
-  e.method = "normal (within-run)";
+  e.level = level;
+  e.method = std::isfinite(se) ? "normal (within-run)" : "one estimate, no within-run error";
   if (std::isfinite(se) && std::isfinite(effect)) {
     const double z = normal_quantile(0.5 + level / 2);
     e.interval = {effect - z * se, effect + z * se};
@@ -193,6 +194,7 @@ Estimate seed_estimate(const std::vector<double>& per_seed, const std::vector<do
   const int k = static_cast<int>(per_seed.size());
   Estimate e;
   e.seeds = k;
+  e.level = level;
   if (k == 0) {
     e.interval = {NAN, NAN};
     e.method = "no seeds";
@@ -236,7 +238,8 @@ nlohmann::json to_json(const Estimate& e, double null_value, Side side, const De
           {"verdict", to_string(d.verdict)},
           {"reason", d.reason},
           {"interval_method", e.method},
-          {"seeds", e.seeds}};
+          {"seeds", e.seeds},
+          {"level", e.level}};
 }
 
 }  // namespace closerlook

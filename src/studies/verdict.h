@@ -40,6 +40,7 @@ struct Estimate {
   double effect = std::numeric_limits<double>::quiet_NaN();
   Interval interval;
   int seeds = 0;        // number of per-seed values behind it (0: a single within-run estimate)
+  double level = 0.95;  // two-sided level of the interval
   std::string method;   // e.g. "t over 3 seeds (+ within-run)", "wilson", "normal (one seed)"
 };
 
@@ -84,7 +85,7 @@ Estimate seed_estimate(const std::vector<double>& per_seed, const std::vector<do
 double combined_se(double between_sd, const std::vector<double>& within_se, int k);
 
 // summary.json fields of a decided claim: effect, interval [lo, hi], null, side, verdict, reason,
-// interval_method, seeds (non-finite numbers become null).
+// interval_method, seeds, level (non-finite numbers become null).
 nlohmann::json to_json(const Estimate& e, double null_value, Side side, const Decision& d);
 
 }  // namespace closerlook
