@@ -74,9 +74,10 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
 
   const std::string analysis = sc.id("resilience/analysis");
   const StudyContext scc = sc;
-  const double tol = cfg.resilience.tolerance;
-  plan.add({analysis, "resilience", "resilience study: figures and claim check", deps, {{"tolerance", tol}},
-            [scc, tG, ids, tol](StepContext& ctx) {
+  const double tol = cfg.resilience.tolerance, level = cfg.claims.level;
+  plan.add({analysis, "resilience", "resilience study: figures and claim check", deps,
+            {{"tolerance", tol}, {"level", level}},
+            [scc, tG, ids, tol, level](StepContext& ctx) {
               std::vector<ModeCurve> curves;
               std::vector<LineSeries> along, lines;
               std::vector<std::vector<nlohmann::json>> rows;
@@ -137,7 +138,7 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
                                                     rows));
                 figure_training_curves(scc, "resilience", "resilience-training", runs, 3);
               }
-              write_claims_file(ctx.dir, {check_resilience(curves, tol)});
+              write_claims_file(ctx.dir, {check_resilience(curves, tol, level)});
             }});
   return analysis;
 }

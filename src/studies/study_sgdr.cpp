@@ -192,9 +192,13 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
 
   const std::string analysis = sc.id("sgdr/analysis");
   const StudyContext scc = sc;
-  const double threshold = s.barrier_threshold;
-  plan.add({analysis, "sgdr", "SGDR study: figures and claim checks", analysis_deps, {{"threshold", threshold}},
-            [scc, t_sgdr, t_sgd, pairs, plane_id, threshold](StepContext& ctx) {
+  SgdrThresholds th;
+  th.min_line_barrier = s.barrier_threshold;
+  th.max_curve_fraction = s.curve_fraction;
+  th.level = cfg.claims.level;
+  plan.add({analysis, "sgdr", "SGDR study: figures and claim checks", analysis_deps,
+            {{"threshold", th.min_line_barrier}, {"curve_fraction", th.max_curve_fraction}, {"level", th.level}},
+            [scc, t_sgdr, t_sgd, pairs, plane_id, th](StepContext& ctx) {
               std::vector<PairProfile> sgdr, sgd;
               int order = 10;
               for (const auto& p : pairs) {
@@ -209,8 +213,6 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
                                      {{"SGDR", step_run_dir(ctx.dep(t_sgdr))}, {"step-decay SGD", step_run_dir(ctx.dep(t_sgd))}},
                                      1);
               plane_figures(scc, ctx.dep(plane_id) + "/plane");
-              SgdrThresholds th;
-              th.min_line_barrier = threshold;
               write_claims_file(ctx.dir, {check_sgdr_line_barrier(sgdr, th), check_sgdr_curve_connects(sgdr, th),
                                           check_sgd_no_barrier(sgd, th), check_curve_overfits(sgdr)});
             }});

@@ -16,51 +16,16 @@
 #include "surface/plane.h"
 #include "surface/point_eval.h"
 #include "surface/weights.h"
+#include "../common/cuda.h"
 #include "../common/tiny_net.h"
 
 using namespace closerlook;
+using closerlook::testing::StrictCuda;
 using closerlook::testing::TinyNet;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string no_cuda_reason() {
-#ifdef CL_WITH_CUDA
-  return "no CUDA device: this binary was built with CL_WITH_CUDA=1, but torch::cuda::is_available() is false "
-         "(no GPU or no driver on this machine)";
-#else
-  return "no CUDA device: this binary was built without CL_WITH_CUDA (the CPU build links libtorch_cpu only; "
-         "configure the `cuda` preset for a CUDA build)";
-#endif
-}
-
-#define CL_REQUIRE_CUDA()                                               \
-  do {                                                                  \
-    if (!torch::cuda::is_available()) GTEST_SKIP() << no_cuda_reason(); \
-  } while (0)
-
-// IEEE float32 on the GPU (no TF32) and deterministic cuDNN for the comparisons, restored after.
-class StrictCuda {
- public:
-  StrictCuda() {
-    auto& c = at::globalContext();
-    cudnn_tf32_ = c.allowTF32CuDNN();
-    cublas_tf32_ = c.allowTF32CuBLAS();
-    det_ = c.deterministicCuDNN();
-    c.setAllowTF32CuDNN(false);
-    c.setAllowTF32CuBLAS(false);
-    c.setDeterministicCuDNN(true);
-  }
-  ~StrictCuda() {
-    auto& c = at::globalContext();
-    c.setAllowTF32CuDNN(cudnn_tf32_);
-    c.setAllowTF32CuBLAS(cublas_tf32_);
-    c.setDeterministicCuDNN(det_);
-  }
-
- private:
-  bool cudnn_tf32_ = true, cublas_tf32_ = false, det_ = false;
-};
 
 double rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
   const auto a64 = a.detach().cpu().to(torch::kFloat64), b64 = b.detach().cpu().to(torch::kFloat64);

@@ -14,6 +14,7 @@
 #include "data/augment.h"
 #include "data/loader.h"
 #include "core/flat.h"
+#include "../common/cuda.h"
 #include "../common/tiny_net.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
@@ -26,43 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string no_cuda_reason() {
-#ifdef CL_WITH_CUDA
-  return "no CUDA device: this binary was built with CL_WITH_CUDA=1, but torch::cuda::is_available() is false "
-         "(no GPU or no driver on this machine)";
-#else
-  return "no CUDA device: this binary was built without CL_WITH_CUDA (the CPU build links libtorch_cpu only; "
-         "configure the `cuda` preset for a CUDA build)";
-#endif
-}
-
-#define CL_REQUIRE_CUDA()                                               \
-  do {                                                                  \
-    if (!torch::cuda::is_available()) GTEST_SKIP() << no_cuda_reason(); \
-  } while (0)
-
-// IEEE float32 on the GPU (no TF32) and deterministic cuDNN for the comparisons, restored after.
-class StrictCuda {
- public:
-  StrictCuda() {
-    auto& c = at::globalContext();
-    cudnn_tf32_ = c.allowTF32CuDNN();
-    cublas_tf32_ = c.allowTF32CuBLAS();
-    det_ = c.deterministicCuDNN();
-    c.setAllowTF32CuDNN(false);
-    c.setAllowTF32CuBLAS(false);
-    c.setDeterministicCuDNN(true);
-  }
-  ~StrictCuda() {
-    auto& c = at::globalContext();
-    c.setAllowTF32CuDNN(cudnn_tf32_);
-    c.setAllowTF32CuBLAS(cublas_tf32_);
-    c.setDeterministicCuDNN(det_);
-  }
-
- private:
-  bool cudnn_tf32_ = true, cublas_tf32_ = false, det_ = false;
-};
 
 // 3-channel 8x8 images with a per-channel normalisation, so the crop's fill value is not zero.
 Dataset colour_dataset(int64_t n, uint64_t seed) {
