@@ -68,14 +68,15 @@ nlohmann::json runtime_metadata() {
   std::string blas = "unknown";
   auto pos = cfg.find("BLAS_INFO=");
   if (pos != std::string::npos) blas = cfg.substr(pos + 10, cfg.find_first_of(", \n", pos + 10) - pos - 10);
+  const bool cuda = torch::cuda::is_available();
   return {{"libtorch_version", TORCH_VERSION},
           {"blas", blas},
           {"threads", at::get_num_threads()},
           {"git_commit", git_commit()},
           {"hostname", host},
           {"cuda_build", built_with_cuda()},
-          {"cuda_available", torch::cuda::is_available()},
-          {"cuda_devices", torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0},
+          {"cuda_available", cuda},
+          {"cuda_devices", cuda ? static_cast<int64_t>(torch::cuda::device_count()) : 0},
           {"resource_root", resource_root()}};
 }
 

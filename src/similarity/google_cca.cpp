@@ -118,8 +118,6 @@ GoogleCca google_cca(const torch::Tensor& x_in, const torch::Tensor& y_in, doubl
     const auto idx = rows.abs().argmax(1);
     auto sign = rows.gather(1, idx.unsqueeze(1)).sgn().squeeze(1);
     sign = torch::where(sign == 0, torch::ones_like(sign), sign);
-    u = u.clone();
-    vh = vh.clone();
     u.slice(1, 0, k).mul_(sign.unsqueeze(0));
     vh.slice(0, 0, k).mul_(sign.conj().unsqueeze(1));
   }
