@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "../common/cli.h"
 #include "../common/require.h"
 #include "core/json_io.h"
 #include "core/npy.h"
@@ -20,19 +21,9 @@ using namespace closerlook;
 
 namespace {
 
-std::string binary() { return std::string(CL_BINARY_DIR) + "/closerlook"; }
+std::string binary() { return closerlook::testing::closerlook_binary(); }
 
-// Runs a command, returns (exit status, stdout + stderr).
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = binary() + " " + args + " 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, got);
-  const int status = pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+std::pair<int, std::string> run(const std::string& args) { return closerlook::testing::run_closerlook(args); }
 
 struct TempDir {
   std::string path;

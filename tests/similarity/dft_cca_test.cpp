@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "../common/cli.h"
 #include "../common/require.h"
 #include "core/error.h"
 #include "core/json_io.h"
@@ -53,18 +54,9 @@ void expect_table(const DftCcaResult& r, const nlohmann::json& table, double tol
   }
 }
 
-std::string binary() { return std::string(CL_BINARY_DIR) + "/closerlook"; }
+std::string binary() { return closerlook::testing::closerlook_binary(); }
 
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = binary() + " " + args + " 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, got);
-  const int status = pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+std::pair<int, std::string> run(const std::string& args) { return closerlook::testing::run_closerlook(args); }
 
 }  // namespace
 
