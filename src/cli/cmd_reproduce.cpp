@@ -20,7 +20,7 @@ struct ReproduceArgs {
   std::vector<std::string> sets;
   int seeds = 1;
   std::optional<int> step;
-  bool list = false, no_report = false;
+  bool list = false, no_report = false, controls = false;
 };
 
 const CommandRegistrar reg(10, [](CLI::App& app) {
@@ -36,6 +36,9 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
   cmd->add_option("--step", args->step,
                   "Run only step I of --list (job arrays; default from SLURM_ARRAY_TASK_ID when set)");
   cmd->add_flag("--no-report", args->no_report, "Skip report.html");
+  cmd->add_flag("--controls", args->controls,
+                "Add each claim's negative control (an arm where the effect is absent by construction; it must not "
+                "come out held) and show its verdict next to the claim");
   add_common_options(cmd, args->common);
   cmd->callback([args] {
     const auto device = apply_common_options(args->common);
@@ -51,6 +54,7 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
     ReproduceOptions ro;
     ro.out_dir = args->out.empty() ? "runs/" + std::filesystem::path(path).stem().string() : args->out;
     ro.seeds = args->seeds;
+    ro.controls = args->controls;
     if (!args->no_report) ro.plotly_path = locate_plotly("", resource_root());
     Plan plan = build_reproduce_plan(cfg, ro);
     if (args->list) {

@@ -27,12 +27,36 @@ void validate_claim(const json& c, const std::string& where) {
       if (val.is_object() || val.is_array()) fail("numbers." + k, "must be a number, string, bool or null");
   }
   if (c.contains("detail") && !c["detail"].is_string()) fail("detail", "must be a string");
+  // estimate / control: {effect, interval [lo, hi], null} numbers or nulls (control: + verdict).
+  for (const char* part : {"estimate", "control"}) {
+    if (!c.contains(part) || c[part].is_null()) continue;
+    const json& e = c[part];
+    const std::string f = part;
+    if (!e.is_object()) fail(f, "must be an object {effect, interval, null, ...}");
+    for (const char* k : {"effect", "null"})
+      if (e.contains(k) && !e[k].is_number() && !e[k].is_null()) fail(f + "." + k, "must be a number or null");
+    if (e.contains("interval")) {
+      const json& iv = e["interval"];
+      if (!iv.is_array() || iv.size() != 2) fail(f + ".interval", "must be [lo, hi]");
+      for (const auto& b : iv)
+        if (!b.is_number() && !b.is_null()) fail(f + ".interval", "bounds must be numbers or null");
+    }
+    if (e.contains("side") && e["side"] != "greater" && e["side"] != "less")
+      fail(f + ".side", "must be \"greater\" or \"less\"");
+    if (f == "control") {
+      const std::string v = e.value("verdict", "");
+      if (v != "held" && v != "not held" && v != "inconclusive")
+        fail("control.verdict", "'" + v + "' is not one of held | not held | inconclusive");
+    }
+  }
 }
 
 }  // namespace
 
 json claim_json(const Claim& c) {
   json j = {{"study", c.study}, {"claim", c.claim}, {"verdict", c.verdict}, {"numbers", c.numbers}, {"detail", c.detail}};
+  if (!c.estimate.is_null()) j["estimate"] = c.estimate;
+  if (!c.control.is_null()) j["control"] = c.control;
   validate_claim(j, "claim '" + c.claim + "'");
   return j;
 }

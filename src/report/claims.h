@@ -13,6 +13,12 @@ struct Claim {
   std::string verdict;  // "held" | "not held" | "inconclusive"
   nlohmann::json numbers = nlohmann::json::object();  // name -> number | string | bool | null
   std::string detail;   // how the verdict was reached (thresholds, seeds, caveats)
+  // The interval decision, when the claim has one: {effect, interval: [lo, hi], null, side
+  // ("greater" | "less"), reason}; null otherwise. Bounds may be null (unbounded / unknown).
+  nlohmann::json estimate;
+  // The negative control's own decision (reproduce --controls): {id, verdict, effect, interval,
+  // null, reason}; null when the run had no control for this claim.
+  nlohmann::json control;
 };
 
 nlohmann::json claim_json(const Claim& c);  // validated

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "report/claims.h"
+#include "report/forest_plot.h"
 #include "report/figure_spec.h"
 #include "report/json_rounding.h"
 #include "report/page_assets.h"
@@ -204,6 +205,18 @@ std::vector<Study> order_studies(const std::vector<json>& figures, const json& c
   return out;
 }
 
+// "0.12 [0.05, 0.2] vs 0.05" (open bounds as ∓inf), "" without an estimate.
+std::string estimate_text(const json& e) {
+  if (!e.is_object() || !e.contains("effect") || !e["effect"].is_number()) return "";
+  auto b = [&](int i, const char* open) -> std::string {
+    const json iv = e.value("interval", json::array({nullptr, nullptr}));
+    return iv.is_array() && iv.size() == 2 && iv[i].is_number() ? cell_text(iv[i]) : std::string(open);
+  };
+  std::string t = cell_text(e["effect"]) + " [" + b(0, "-inf") + ", " + b(1, "inf") + "]";
+  if (e.contains("null") && e["null"].is_number()) t += " vs " + cell_text(e["null"]);
+  return t;
+}
+
 // A coloured verdict label; `text` defaults to the verdict itself.
 std::string verdict_badge(const std::string& verdict, const std::string& text = "") {
   std::string cls = verdict == "held" ? "held" : verdict == "not held" ? "not-held" : "inconclusive";
@@ -223,19 +236,29 @@ void write_claims_section(std::ostringstream& h, const json& claims, const std::
     if (tally[v]) h << verdict_badge(v, std::to_string(tally[v]) + " " + v) << " ";
   h << "</p>\n";
   h << "<div class=\"claims-wrap\"><table class=\"claims\"><thead><tr><th>Study</th><th>Claim</th><th>Verdict</th>"
-       "<th>Numbers</th><th>Detail</th></tr></thead><tbody>\n";
+       "<th>Effect [interval] vs null</th><th>Control</th><th>Numbers</th><th>Detail</th></tr></thead><tbody>\n";
   for (const auto& c : claims) {
     std::string study = c["study"];
     h << "<tr><td>";
     if (study_keys.count(study)) h << "<a href=\"#study-" << esc(study) << "\">" << esc(study) << "</a>";
     else h << esc(study);
-    h << "</td><td>" << esc(c["claim"]) << "</td><td>" << verdict_badge(c["verdict"]) << "</td><td><ul class=\"numbers\">";
+    h << "</td><td>" << esc(c["claim"]) << "</td><td>" << verdict_badge(c["verdict"]) << "</td><td class=\"estimate\">"
+      << esc(estimate_text(c.value("estimate", json()))) << "</td><td class=\"control\">";
+    const json control = c.value("control", json());
+    if (control.is_object())
+      h << verdict_badge(control.value("verdict", "inconclusive")) << "<br>" << esc(estimate_text(control));
+    else
+      h << "&mdash;";
+    h << "</td><td><ul class=\"numbers\">";
     const json numbers = c.value("numbers", json::object());  // a named copy: items() must not outlive it
     for (const auto& [k, v] : numbers.items())
       h << "<li>" << esc(k) << " = " << esc(cell_text(v)) << "</li>";
     h << "</ul></td><td class=\"detail\">" << esc(c.value("detail", "")) << "</td></tr>\n";
   }
-  h << "</tbody></table></div></section>\n";
+  h << "</tbody></table></div>\n";
+  const std::string forest = forest_plot_svg(claims);
+  if (!forest.empty()) h << "<h3>All effects with their intervals</h3>\n<div class=\"forest-wrap\">" << forest << "</div>\n";
+  h << "</section>\n";
 }
 
 void write_table_figure(std::ostringstream& h, const json& f) {

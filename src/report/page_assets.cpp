@@ -47,6 +47,9 @@ table.data td.num { text-align: right; font-variant-numeric: tabular-nums; font-
 .verdict.inconclusive { background: #fff1cc; color: #7a5800; border: 1px solid #f0d27a; }
 .tally { margin: 6px 0 12px; }
 .tally .verdict { margin-right: 6px; }
+td.estimate, td.control { white-space: nowrap; font-variant-numeric: tabular-nums; }
+.forest-wrap { overflow-x: auto; }
+svg.forest { max-width: 100%; height: auto; font-family: inherit; }
 ul.numbers li { white-space: nowrap; }
 ul.numbers { list-style: none; margin: 0; padding: 0; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12.5px; }
 td.detail { color: #384152; max-width: 380px; }

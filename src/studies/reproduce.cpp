@@ -23,6 +23,7 @@ Plan build_reproduce_plan(const ReproduceConfig& cfg, const ReproduceOptions& op
     sc.prefix = opts.seeds > 1 ? "seed-" + std::to_string(k) + "/" : "";
     sc.figures = (k == 0);
     sc.root = opts.out_dir;
+    sc.controls = opts.controls;
     for (const auto& s : cfg.studies) {
       if (s == "sgdr") analyses.push_back(add_sgdr_study(plan, sc));
       if (s == "resilience") analyses.push_back(add_resilience_study(plan, sc));
@@ -35,7 +36,7 @@ Plan build_reproduce_plan(const ReproduceConfig& cfg, const ReproduceOptions& op
   const nlohmann::json preset = cfg.tree;
   const std::string source = cfg.source;
   plan.add({"summary", "report", "gather the claim checks of every study (and seed) into summary.json", analyses,
-            {{"seeds", seeds}},
+            {{"seeds", seeds}, {"controls", opts.controls}},
             [analyses, out, seeds, preset, source](StepContext& ctx) {
               // Group the per-seed checks by id, in study order.
               std::vector<std::string> order;
@@ -45,13 +46,11 @@ Plan build_reproduce_plan(const ReproduceConfig& cfg, const ReproduceOptions& op
                   if (!by_id.count(c.id)) order.push_back(c.id);
                   by_id[c.id].push_back(c);
                 }
+              std::vector<ClaimCheck> decided;
+              for (const auto& id : order) decided.push_back(seeds > 1 ? aggregate_seeds(by_id[id]) : by_id[id].front());
+              const nlohmann::json checks = attach_controls(decided);
               std::vector<Claim> claims;
-              nlohmann::json checks = nlohmann::json::array();
-              for (const auto& id : order) {
-                ClaimCheck c = seeds > 1 ? aggregate_seeds(by_id[id]) : by_id[id].front();
-                checks.push_back(to_json(c));
-                claims.push_back(to_report_claim(c));
-              }
+              for (const auto& c : checks) claims.push_back(to_report_claim(c));
               const nlohmann::json rt = runtime_metadata();
               char date[64];
               std::time_t now = std::time(nullptr);

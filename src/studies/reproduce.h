@@ -14,6 +14,7 @@ namespace closerlook {
 struct ReproduceOptions {
   std::string out_dir;
   int seeds = 1;                    // K > 1: every study per seed; claims as mean ± std
+  bool controls = false;            // add each claim's negative-control arm (StudyContext::controls)
   std::string plotly_path;          // for report.html ("" = skip the report step)
 };
 

@@ -29,17 +29,7 @@ std::vector<ClaimCheck> read_claims_file(const std::string& step_dir) {
   std::vector<ClaimCheck> out;
   const std::string p = step_dir + "/claims.json";
   if (!file_exists(p)) return out;
-  for (const auto& j : read_json(p)) {
-    ClaimCheck c;
-    c.study = j.value("study", "");
-    c.id = j.value("id", "");
-    c.text = j.value("claim", "");
-    const std::string v = j.value("verdict", "inconclusive");
-    c.verdict = v == "held" ? Verdict::Held : (v == "not held" ? Verdict::NotHeld : Verdict::Inconclusive);
-    c.numbers = j.value("numbers", nlohmann::json::object());
-    c.detail = j.value("detail", "");
-    out.push_back(c);
-  }
+  for (const auto& j : read_json(p)) out.push_back(claim_from_json(j));
   return out;
 }
 

@@ -17,6 +17,10 @@ struct StudyContext {
   std::string prefix;     // "" for one seed, "seed-<k>/" with several
   bool figures = true;    // only the first seed draws figures
   std::string root;       // the reproduce folder (figures go to <root>/figures)
+  // reproduce --controls: each study also adds its negative-control arms (steps of their own, so
+  // the claim's steps and their config hashes are the same with and without controls) and a
+  // check per control with control_of set to the claim it controls.
+  bool controls = false;
   std::string id(const std::string& s) const { return prefix + s; }
 };
 
