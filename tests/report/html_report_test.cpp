@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "report/forest_plot.h"
 #include "report/html_report.h"
 #include "synthetic_run.h"
 
@@ -170,3 +171,32 @@ TEST_F(HtmlReport, ClearErrorsForMissingPlotlyAndBadFigures) {
 
 }  // namespace
 }  // namespace closerlook
+
+// The forest plot: one row per claim with an estimate, the control as a hollow dot, unbounded
+// intervals as arrows; nothing without estimates.
+TEST(ForestPlot, RowsForClaimsWithEstimates) {
+  using nlohmann::json;
+  json with = {{"study", "sgdr"}, {"claim", "c1"}, {"verdict", "held"}, {"numbers", {{"check", "sgdr.a"}}},
+               {"estimate", {{"effect", 0.5}, {"interval", {0.3, 0.7}}, {"null", 0.05}, {"side", "greater"}}},
+               {"control", {{"verdict", "not held"}, {"effect", 0.0}, {"interval", {-0.1, 0.04}}, {"null", 0.05}}}};
+  json open = {{"study", "warmup"}, {"claim", "c2"}, {"verdict", "inconclusive"}, {"numbers", {{"check", "warmup.b"}}},
+               {"estimate", {{"effect", 0.1}, {"interval", {nullptr, nullptr}}, {"null", 0.0}, {"side", "less"}}}};
+  json none = {{"study", "x"}, {"claim", "c3"}, {"verdict", "held"}};
+  EXPECT_EQ(closerlook::forest_plot_svg(json::array({none})), "");
+  const std::string svg = closerlook::forest_plot_svg(json::array({with, open, none}));
+  ASSERT_FALSE(svg.empty());
+  EXPECT_NE(svg.find("sgdr.a (held)"), std::string::npos);
+  EXPECT_NE(svg.find("warmup.b (inconclusive)"), std::string::npos);
+  EXPECT_EQ(svg.find("c3"), std::string::npos);
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t p = svg.find(needle); p != std::string::npos; p = svg.find(needle, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<circle"), 3u);           // two effects and one control
+  EXPECT_EQ(count("fill=\"white\""), 1u);    // the control is hollow
+  EXPECT_EQ(count("<path d="), 2u);          // both ends of the open interval
+  EXPECT_EQ(count("stroke-dasharray"), 2u);  // one null line per row
+  EXPECT_EQ(svg.find("nan"), std::string::npos);
+  EXPECT_EQ(svg.find("inf\""), std::string::npos);
+}
