@@ -42,6 +42,8 @@ void validate(const ModelSpec& s, const std::string& where) {
   if (!(s.width > 0 && s.width <= 16)) throw_bad_input(where + ": width " + fmt::format("{}", s.width) + " not in (0, 16]");
   if (!(s.dropout >= 0 && s.dropout < 1))
     throw_bad_input(where + ": dropout " + fmt::format("{}", s.dropout) + " not in [0, 1)");
+  if (s.linear_init != "paper" && s.linear_init != "kaiming")
+    throw_bad_input(where + ": linear_init '" + s.linear_init + "' (expected paper or kaiming)");
   if (!(s.init_scale > 0 && s.init_scale <= 100))
     throw_bad_input(where + ": init_scale " + fmt::format("{}", s.init_scale) + " not in (0, 100]");
   for (int64_t h : s.fc_hidden)
@@ -114,7 +116,7 @@ NetworkPtr build_network(const ModelSpec& s, uint64_t seed) {
   if (s.family == "torchscript") return std::make_shared<JitNetwork>(jit_options(s));
   auto module = make_module(s);
   torch::manual_seed(seed);
-  init_weights(*module, s.init_scale);
+  init_weights(*module, s.init_scale, parse_linear_init(s.linear_init));
   return std::make_shared<ModuleNetwork>(module, arch_string(s),
                                          std::vector<int64_t>{s.in_channels, s.image_size, s.image_size},
                                          s.family == "mlp");
@@ -134,7 +136,7 @@ T field(const nlohmann::json& j, const char* key, const char* type) {
 // [model] family = "torchscript": path (relative = to the config file's folder) and probes;
 // the built-in families' keys are rejected.
 ModelSpec read_torchscript_spec(ConfigReader& r, ModelSpec s) {
-  for (const char* k : {"width", "batchnorm", "fc_hidden", "dropout", "init_scale", "mlp_hidden"})
+  for (const char* k : {"width", "batchnorm", "fc_hidden", "dropout", "init_scale", "linear_init", "mlp_hidden"})
     if (r.has(k))
       throw_bad_input(r.source() + ": key '" + r.path(k) +
                       "': a torchscript model's architecture comes from its file, it has no such option");
@@ -171,6 +173,7 @@ ModelSpec read_model_spec(ConfigReader& r) {
   if (!(s.dropout < 1)) throw_bad_input(r.source() + ": key '" + r.path("dropout") + "': must be < 1, got 1");
   s.init_scale = r.get_double("init_scale", s.init_scale, 0.0, 100.0);
   if (!(s.init_scale > 0)) throw_bad_input(r.source() + ": key '" + r.path("init_scale") + "': must be > 0, got 0");
+  s.linear_init = r.get_enum("linear_init", s.linear_init, {"paper", "kaiming"});
   s.mlp_hidden = r.get_int_list("mlp_hidden", s.mlp_hidden, 1, 1 << 20);
   // Options that the chosen family does not have are rejected rather than silently ignored.
   if (s.family != "vgg") {
@@ -190,6 +193,7 @@ nlohmann::json model_spec_to_json(const ModelSpec& s) {
                    {"batchnorm", s.batchnorm},   {"fc_hidden", s.fc_hidden},   {"dropout", s.dropout},
                    {"init_scale", s.init_scale}, {"mlp_hidden", s.mlp_hidden}, {"in_channels", s.in_channels},
                    {"image_size", s.image_size}, {"num_classes", s.num_classes}};
+  if (s.linear_init != "paper") j["linear_init"] = s.linear_init;  // absent = paper (older specs)
   if (s.family == "torchscript") {  // only here, so built-in specs (and hashes over them) are unchanged
     j["path"] = s.path;
     j["probes"] = s.probes;
@@ -211,6 +215,7 @@ ModelSpec model_spec_from_json(const nlohmann::json& j) {
   s.in_channels = field<int64_t>(j, "in_channels", "an integer");
   s.image_size = field<int64_t>(j, "image_size", "an integer");
   s.num_classes = field<int64_t>(j, "num_classes", "an integer");
+  if (j.contains("linear_init")) s.linear_init = field<std::string>(j, "linear_init", "a string");
   if (s.family == "torchscript") {
     s.path = field<std::string>(j, "path", "a string");
     if (j.contains("probes")) s.probes = field<std::vector<std::string>>(j, "probes", "a list of strings");

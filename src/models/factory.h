@@ -17,6 +17,11 @@ struct ModelSpec {
   std::vector<int64_t> fc_hidden = {512, 512};  // hidden FC widths (paper: 4096, 4096; empty = linear head)
   double dropout = 0.0;               // before each hidden FC layer (paper: 0.5)
   double init_scale = 1.0;            // multiplies the init std of every conv/linear weight (mode E)
+  // Linear weights: "paper" = N(0, 0.01) (the authors' code), "kaiming" = N(0, sqrt(2 / fan_in))
+  // (a narrow FC head trains; with "paper" a [256, 256] head sits at chance for epochs).
+  // Not part of arch() and, when "paper", not written into model_spec JSON (specs and hashes
+  // from before the option are unchanged).
+  std::string linear_init = "paper";
   std::vector<int64_t> mlp_hidden = {512, 256};
   // family "torchscript" only: the TorchScript file (absolute path; read_model_spec resolves a
   // relative one against the config file's folder) and the chosen probe points (empty = all

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/error.h"
+
 namespace closerlook {
 
 namespace {
@@ -16,7 +18,15 @@ bool reset_batchnorm(torch::nn::Module& m) {
 }
 }  // namespace
 
-void init_weights(torch::nn::Module& module, double init_scale) {
+LinearInit parse_linear_init(const std::string& s) {
+  if (s == "paper") return LinearInit::Paper;
+  if (s == "kaiming") return LinearInit::Kaiming;
+  throw_bad_input("model.linear_init: unknown value '" + s + "' (expected paper or kaiming)");
+}
+
+std::string to_string(LinearInit v) { return v == LinearInit::Kaiming ? "kaiming" : "paper"; }
+
+void init_weights(torch::nn::Module& module, double init_scale, LinearInit linear) {
   torch::NoGradGuard no_grad;
   for (const auto& child : module.modules(/*include_self=*/true)) {
     torch::nn::Module& m = *child;
@@ -26,7 +36,9 @@ void init_weights(torch::nn::Module& module, double init_scale) {
       conv->weight.normal_(0.0, std::sqrt(2.0 / fan_out) * init_scale);
       if (conv->bias.defined()) conv->bias.zero_();
     } else if (auto* lin = dynamic_cast<torch::nn::LinearImpl*>(&m)) {
-      lin->weight.normal_(0.0, 0.01 * init_scale);
+      const double fan_in = static_cast<double>(lin->options.in_features());
+      const double std = linear == LinearInit::Kaiming ? std::sqrt(2.0 / fan_in) : 0.01;
+      lin->weight.normal_(0.0, std * init_scale);
       if (lin->bias.defined()) lin->bias.zero_();
     } else if (reset_batchnorm<torch::nn::BatchNorm2dImpl>(m) || reset_batchnorm<torch::nn::BatchNorm1dImpl>(m)) {
     }

@@ -42,6 +42,8 @@ TEST(ModelSpecConfig, ReadsEveryKey) {
   EXPECT_EQ(read("[model]\nfamily='resnet'\n").layout, "resnet8");
   EXPECT_EQ(read("[model]\nfamily='mlp'\nmlp_hidden=[10]\n").mlp_hidden, (std::vector<int64_t>{10}));
   EXPECT_EQ(read("").layout, "vgg11");
+  EXPECT_EQ(read("").linear_init, "paper");
+  EXPECT_EQ(read("[model]\nlinear_init='kaiming'\n").linear_init, "kaiming");
 }
 
 TEST(ModelSpecConfig, RejectsBadValuesNamingKey) {
@@ -51,6 +53,7 @@ TEST(ModelSpecConfig, RejectsBadValuesNamingKey) {
   EXPECT_NE(error_of("[model]\ndropout=1.0\n").find("model.dropout"), std::string::npos);
   EXPECT_NE(error_of("[model]\ninit_scale=0\n").find("model.init_scale"), std::string::npos);
   EXPECT_NE(error_of("[model]\ninit_scale=101\n").find("model.init_scale"), std::string::npos);
+  EXPECT_NE(error_of("[model]\nlinear_init='xavier'\n").find("model.linear_init"), std::string::npos);
   EXPECT_NE(error_of("[model]\nfamily='cnn'\n").find("model.family"), std::string::npos);
   EXPECT_NE(error_of("[model]\nfamily='resnet'\ndropout=0.5\n").find("model.dropout"), std::string::npos);
   EXPECT_NE(error_of("[model]\nwidht=0.5\n").find("widht"), std::string::npos);  // typo, via finish()
@@ -71,7 +74,14 @@ TEST(ModelSpecJson, RoundTripAllFields) {
   EXPECT_EQ(t.width, 0.75);
   EXPECT_EQ(t.image_size, 28);
   EXPECT_EQ(model_arch(t), model_arch(s));
-  EXPECT_EQ(model_spec_to_json(s).size(), 11u);
+  EXPECT_EQ(model_spec_to_json(s).size(), 11u);  // linear_init "paper" is not written (older specs unchanged)
+  EXPECT_FALSE(model_spec_to_json(s).contains("linear_init"));
+  s.linear_init = "kaiming";
+  EXPECT_EQ(model_spec_to_json(s)["linear_init"], "kaiming");
+  EXPECT_EQ(model_spec_from_json(model_spec_to_json(s)).linear_init, "kaiming");
+  auto j = model_spec_to_json(s);
+  j["linear_init"] = "xavier";
+  EXPECT_THROW(model_spec_from_json(j), Error);
 }
 
 TEST(ModelSpecJson, MissingOrBadFieldIsNamed) {
