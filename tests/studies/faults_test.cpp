@@ -47,26 +47,52 @@ ModelSpec small_spec() {
 }
 }  // namespace
 
-TEST(Faults, SigkillDuringCheckpointWritesLeavesALoadableCheckpoint) {
+// The parameters and buffers of a network, flattened in registration order.
+static torch::Tensor flat_state(Network& net) {
+  std::vector<torch::Tensor> parts;
+  for (auto& p : net.named_parameters()) parts.push_back(p.second.detach().flatten().to(torch::kFloat64));
+  for (auto& b : net.named_buffers()) parts.push_back(b.second.detach().flatten().to(torch::kFloat64));
+  return torch::cat(parts);
+}
+
+TEST(Faults, SigkillDuringCheckpointWritesLeavesExactlyTheOldOrTheNewWeights) {
   const std::string dir = fresh_dir("ckpt");
   const std::string path = dir + "/model.pt";
   auto net = build_model(small_spec(), 1);
   net->save(path);  // the checkpoint that must survive
-  for (int trial = 0; trial < 5; ++trial) {
+  int old_seen = 0, new_seen = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    // What the file holds before this trial (the first save, or a write of an earlier trial).
+    auto before = build_model(small_spec(), 7);
+    before->load(path);
+    const torch::Tensor old_state = flat_state(*before);
+    const torch::Tensor new_state = flat_state(*build_model(small_spec(), 100 + trial));
+    ASSERT_FALSE(torch::equal(old_state, new_state));
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       auto other = build_model(small_spec(), 100 + trial);
       for (;;) other->save(path);  // rewrite the same checkpoint until killed
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(30 + 37 * trial));
+    // Trial 0 kills before the child's first write can finish (the file must still be the old
+    // one); later trials kill mid-stream, when the file may be either.
+    std::this_thread::sleep_for(std::chrono::milliseconds(trial == 0 ? 1 : 30 + 37 * trial));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    // Whatever instant the kill hit, the file is one complete checkpoint, old or new.
+    // Whatever instant the kill hit, the file is one complete checkpoint: exactly the old weights
+    // or exactly the new ones, never a mixture or a torn file.
     auto check = build_model(small_spec(), 7);
-    EXPECT_NO_THROW(check->load(path)) << "trial " << trial;
+    ASSERT_NO_THROW(check->load(path)) << "trial " << trial;
+    const torch::Tensor got = flat_state(*check);
+    const bool is_old = torch::equal(got, old_state), is_new = torch::equal(got, new_state);
+    EXPECT_TRUE(is_old || is_new) << "trial " << trial << ": the loaded weights are neither the old nor the new ones";
+    old_seen += is_old;
+    new_seen += is_new;
   }
+  // Both outcomes occur, so the comparison above can tell them apart.
+  EXPECT_GT(new_seen, 0);
+  EXPECT_GT(old_seen, 0);
 }
 
 TEST(Faults, AtomicWriteFailureKeepsThePreviousFile) {

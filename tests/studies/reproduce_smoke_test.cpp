@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -48,6 +49,42 @@ int count_done(const std::string& root) {
   return n;
 }
 
+// Every number leaf of a JSON tree, with its path; nulls are recorded as NaN (a value the writer
+// could not represent: NaN or infinity).
+void number_leaves(const nlohmann::json& j, const std::string& path, std::vector<std::pair<std::string, double>>& out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) number_leaves(it.value(), path + "/" + it.key(), out);
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) number_leaves(j[i], path + "/" + std::to_string(i), out);
+  } else if (j.is_null()) {
+    out.push_back({path, std::nan("")});
+  } else if (j.is_number()) {
+    out.push_back({path, j.get<double>()});
+  }
+}
+
+// Two summaries' checks agree: same ids and verdicts, the same strings and the same numbers (to
+// 1e-9 relative: the resumed run recomputes nothing it finished, and reruns the rest bit-exactly).
+void expect_same_checks(const nlohmann::json& a, const nlohmann::json& b) {
+  ASSERT_EQ(a["checks"].size(), b["checks"].size());
+  for (size_t i = 0; i < a["checks"].size(); ++i) {
+    const auto& x = a["checks"][i];
+    const auto& y = b["checks"][i];
+    EXPECT_EQ(x["id"], y["id"]);
+    EXPECT_EQ(x["verdict"], y["verdict"]) << x["id"];
+    EXPECT_EQ(x["detail"], y["detail"]) << x["id"];
+    std::vector<std::pair<std::string, double>> nx, ny;
+    number_leaves(x, "", nx);
+    number_leaves(y, "", ny);
+    ASSERT_EQ(nx.size(), ny.size()) << x["id"];
+    for (size_t k = 0; k < nx.size(); ++k) {
+      EXPECT_EQ(nx[k].first, ny[k].first);
+      if (std::isnan(nx[k].second)) EXPECT_TRUE(std::isnan(ny[k].second)) << x["id"] << nx[k].first;
+      else EXPECT_NEAR(nx[k].second, ny[k].second, 1e-9 * std::max(1.0, std::abs(nx[k].second))) << x["id"] << nx[k].first;
+    }
+  }
+}
+
 }  // namespace
 
 TEST(ReproduceSmoke, RunsEveryStudyAndWritesClaimsFiguresAndReport) {
@@ -82,6 +119,52 @@ TEST(ReproduceSmoke, RunsEveryStudyAndWritesClaimsFiguresAndReport) {
   EXPECT_EQ(figure_studies, (std::set<std::string>{"sgdr", "resilience", "warmup", "distill"}));
   ASSERT_TRUE(fs::exists(out + "/report.html"));
   EXPECT_GT(fs::file_size(out + "/report.html"), 100000u);
+
+  // Numbers, not just files. Every figure value is finite (a null is a value the writer could not
+  // represent); the smoke networks do not diverge.
+  for (const auto& e : fs::directory_iterator(out + "/figures")) {
+    if (e.path().extension() != ".json") continue;
+    std::vector<std::pair<std::string, double>> leaves;
+    number_leaves(read_json(e.path().string()), "", leaves);
+    EXPECT_GT(leaves.size(), 3u) << e.path();
+    for (const auto& [where, v] : leaves) EXPECT_TRUE(std::isfinite(v)) << e.path() << where;
+  }
+  // Every barrier in the claims is >= 0 (the one barrier definition clamps at 0), and finite
+  // where the claim has one.
+  int barriers = 0;
+  for (const auto& c : summary["checks"]) {
+    std::vector<std::pair<std::string, double>> leaves;
+    number_leaves(c["numbers"], "", leaves);
+    for (const auto& [where, v] : leaves)
+      if (where.find("barrier") != std::string::npos && where.find("threshold") == std::string::npos &&
+          where.find("fraction") == std::string::npos && where.find("has_") == std::string::npos) {
+        ++barriers;
+        EXPECT_TRUE(std::isfinite(v) && v >= 0) << c["id"] << where << " = " << v;
+      }
+  }
+  EXPECT_GE(barriers, 3);
+  // A curve's endpoints are the trained checkpoints: its profile starts and ends where the
+  // straight line between the same two checkpoints does (both evaluated with BN recomputed on
+  // the same examples), for every curve of the run.
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"sgdr/curve-w1-w3/curve.json", "sgdr/line-w1-w3/line.json"},
+      {"resilience/curve-G-A/curve.json", "resilience/line-G-A/line.json"},
+      {"resilience/curve-G-F/curve.json", "resilience/line-G-F/line.json"}};
+  for (const auto& [curve_file, line_file] : pairs) {
+    const auto curve = read_json(out + "/steps/" + curve_file), line = read_json(out + "/steps/" + line_file);
+    ASSERT_EQ(curve["t"].front().get<double>(), 0.0) << curve_file;
+    ASSERT_EQ(curve["t"].back().get<double>(), 1.0) << curve_file;
+    for (const char* q : {"tr_nll", "tr_err", "te_nll", "te_err"}) {
+      const double c0 = curve[q].front(), c1 = curve[q].back(), l0 = line[q].front(), l1 = line[q].back();
+      EXPECT_NEAR(c0, l0, 1e-5 * std::max(1.0, std::abs(l0))) << curve_file << " " << q << " at t = 0";
+      EXPECT_NEAR(c1, l1, 1e-5 * std::max(1.0, std::abs(l1))) << curve_file << " " << q << " at t = 1";
+      for (const auto& v : curve[q]) EXPECT_TRUE(v.is_number() && std::isfinite(v.get<double>())) << curve_file << q;
+    }
+    // Each profile's stored barrier is >= 0.
+    for (const auto* prof : {&curve, &line})
+      for (const auto& seg : (*prof)["segments"])
+        for (const auto& [q, b] : seg["barrier"].items()) EXPECT_GE(b.get<double>(), 0.0) << curve_file << q;
+  }
 
   // Artifacts the figures were drawn from.
   EXPECT_TRUE(fs::exists(out + "/steps/sgdr/plane/plane/tr_loss.npy"));
@@ -132,4 +215,10 @@ TEST(ReproduceSmoke, KilledRunResumesWithoutRedoingFinishedSteps) {
   size_t skipped = 0;
   for (size_t p = r.out.find("done (skipped)"); p != std::string::npos; p = r.out.find("done (skipped)", p + 1)) ++skipped;
   EXPECT_EQ(skipped, stamps.size());
+
+  // The killed-and-resumed run decides every claim with the same numbers as an uninterrupted one.
+  const std::string clean = fresh_dir("clean");
+  RunResult u = run("reproduce --preset smoke --study sgdr --quiet --no-report --out " + clean);
+  ASSERT_EQ(u.code, 0) << u.out;
+  expect_same_checks(read_json(clean + "/summary.json"), read_json(out + "/summary.json"));
 }
