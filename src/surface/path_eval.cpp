@@ -1,12 +1,9 @@
 #include "surface/path_eval.h"
 
 #include <cmath>
-#include <filesystem>
 
-#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_io.h"
-#include "core/progress.h"
 
 namespace closerlook {
 
@@ -25,27 +22,20 @@ std::vector<double> path_parameters(int points, double t_min, double t_max) {
 
 namespace {
 
-nlohmann::json metrics_record(const PointMetrics& m) {
-  // Full precision, NaN as null: a resumed profile equals an uninterrupted one.
-  return m.to_json();
-}
-
-PointMetrics metrics_from_record(const nlohmann::json& j) {
-  PointMetrics m;
-  auto get = [&](const std::string& k) {
-    return j.contains(k) && j[k].is_number() ? j[k].get<double>() : std::numeric_limits<double>::quiet_NaN();
-  };
-  for (const auto& k : metric_keys()) set_metric_value(m, k, get(k));
-  m.weight_norm = get("weight_norm");
-  return m;
+// The values of a profile point: the six metrics, then weight_norm.
+std::vector<std::string> profile_keys() {
+  std::vector<std::string> k = metric_keys();
+  k.push_back("weight_norm");
+  return k;
 }
 
 }  // namespace
 
-Profile evaluate_profile(PointEvaluator& ev, const std::string& kind, const std::vector<double>& ts,
+ProfileGrid profile_grid(PointEvaluator& ev, const std::string& kind, const std::vector<double>& ts,
                          const std::function<torch::Tensor(double)>& point_at, const nlohmann::json& settings,
                          const std::string& partial_dir, const std::string& stem, bool quiet) {
-  Profile p;
+  ProfileGrid g;
+  Profile& p = g.profile;
   p.kind = kind;
   p.t = ts;
   p.settings = settings;
@@ -53,37 +43,53 @@ Profile evaluate_profile(PointEvaluator& ev, const std::string& kind, const std:
   p.settings["bn_examples"] = ev.bn_examples();
   p.settings["train_examples"] = ev.train_examples();
   p.settings["test_examples"] = ev.test_examples();
-  p.points.resize(ts.size());
-  p.dl.assign(ts.size(), 0.0);
-
   const std::string hash = content_hash(nlohmann::json({{"kind", kind}, {"t", ts}, {"settings", p.settings}}).dump());
-  const std::string partial = partial_dir.empty() ? "" : partial_dir + "/" + stem + ".partial.json";
-  nlohmann::json done = nlohmann::json::object();
-  if (!partial.empty() && file_exists(partial)) {
-    auto j = read_json(partial);
-    if (j.value("hash", std::string()) == hash) done = j.value("points", nlohmann::json::object());
-  }
+  g.task.grid = GridStore({static_cast<int64_t>(ts.size())}, profile_keys(), hash);
+  g.task.dir = partial_dir;
+  g.task.name = stem;
+  g.task.label = kind + " points";
+  g.task.quiet = quiet;
+  g.task.evaluate = [&ev, &point_at, ts](int64_t i) {
+    const PointMetrics m = ev.evaluate_flat(point_at(ts[static_cast<size_t>(i)]).to(torch::kFloat64));
+    std::vector<double> v;
+    for (const auto& k : metric_keys()) v.push_back(metric_value(m, k));
+    v.push_back(m.weight_norm);
+    return v;
+  };
+  g.task.describe = [ts](int64_t i, const std::vector<double>& v) {
+    return "t " + std::to_string(ts[static_cast<size_t>(i)]) + " te_err " + std::to_string(v[5]);
+  };
+  return g;
+}
 
-  Progress progress(kind + " points", static_cast<int64_t>(ts.size()), quiet);
+Profile finish_profile(const ProfileGrid& g, const GridStore& points,
+                       const std::function<torch::Tensor(double)>& point_at) {
+  CL_CHECK_INPUT(points.complete(), g.profile.kind + ": " + std::to_string(points.missing().size()) +
+                                        " points are not evaluated");
+  Profile p = g.profile;
+  const size_t n = p.t.size();
+  p.points.resize(n);
+  p.dl.assign(n, 0.0);
+  const auto& keys = metric_keys();
   torch::Tensor prev;
-  for (size_t i = 0; i < ts.size(); ++i) {
-    torch::Tensor w = point_at(ts[i]).to(torch::kFloat64);
+  for (size_t i = 0; i < n; ++i) {
+    torch::Tensor w = point_at(p.t[i]).to(torch::kFloat64);
     if (prev.defined()) p.dl[i] = (w - prev).norm().item<double>();
     prev = w;
-    const std::string key = std::to_string(i);
-    if (done.contains(key)) {
-      p.points[i] = metrics_from_record(done[key]);
-    } else {
-      p.points[i] = ev.evaluate_flat(w);
-      if (!partial.empty()) {
-        done[key] = metrics_record(p.points[i]);
-        write_json(partial, {{"hash", hash}, {"points", done}});
-      }
-    }
-    progress.tick(1, "t " + std::to_string(ts[i]) + " te_err " + std::to_string(p.points[i].te_err));
+    const auto v = points.values(static_cast<int64_t>(i));
+    for (size_t k = 0; k < keys.size(); ++k) set_metric_value(p.points[i], keys[k], v[k]);
+    p.points[i].weight_norm = v[keys.size()];
   }
-  progress.done();
-  if (!partial.empty()) std::filesystem::remove(partial);
+  return p;
+}
+
+Profile evaluate_profile(PointEvaluator& ev, const std::string& kind, const std::vector<double>& ts,
+                         const std::function<torch::Tensor(double)>& point_at, const nlohmann::json& settings,
+                         const std::string& partial_dir, const std::string& stem, bool quiet) {
+  const ProfileGrid g = profile_grid(ev, kind, ts, point_at, settings, partial_dir, stem, quiet);
+  const GridRun run = run_grid(g.task);
+  Profile p = finish_profile(g, run.store, point_at);
+  remove_partial(g.task);
   return p;
 }
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <regex>
+#include <tuple>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -73,11 +73,7 @@ nlohmann::json PlaneOptions::to_json() const {
 
 namespace {
 
-const int kChannels = 7;  // six metrics + filled mask
-
-std::string partial_name(int shard, int shards) {
-  return "partial-" + std::to_string(shard) + "-of-" + std::to_string(shards) + ".npy";
-}
+const char* kGridName = "plane";  // the grid store's name: plane.partial*.json
 
 nlohmann::json coords_json(const std::string& name, const PlaneCoords& c, const PlaneBasis& b) {
   return {{"name", name},         {"x", c.x}, {"y", c.y}, {"alpha", c.x / b.dx}, {"beta", c.y / b.dy},
@@ -86,8 +82,16 @@ nlohmann::json coords_json(const std::string& name, const PlaneCoords& c, const 
 
 torch::Tensor vec(const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); }
 
-// Writes the final outputs of a plane from its setup record and a filled (7, G, G) tensor.
-void write_plane_outputs(const nlohmann::json& setup, const torch::Tensor& cells, const std::string& dir) {
+// The empty G x G grid of a plane's setup record.
+GridStore plane_cells(const nlohmann::json& setup) {
+  const int64_t G = static_cast<int64_t>(setup.at("alphas").size());
+  return GridStore({G, G}, metric_keys(), setup.at("setup_hash").get<std::string>());
+}
+
+}  // namespace
+
+void write_plane_outputs(const nlohmann::json& setup, const GridStore& cells, const std::string& dir) {
+  CL_CHECK_INPUT(cells.complete(), "plane: " + std::to_string(cells.missing().size()) + " cells are not filled");
   make_dirs(dir);
   const auto alphas = setup.at("alphas").get<std::vector<double>>();
   const auto betas = setup.at("betas").get<std::vector<double>>();
@@ -123,13 +127,13 @@ void write_plane_outputs(const nlohmann::json& setup, const torch::Tensor& cells
   }
   const auto& keys = metric_keys();
   nlohmann::json extremes;
-  for (size_t k = 0; k < keys.size(); ++k) {
-    auto m = cells[k].clone();
-    write_npy(dir + "/" + keys[k] + ".npy", m);
+  for (const auto& key : keys) {
+    auto m = cells.tensor(key);
+    write_npy(dir + "/" + key + ".npy", m);
     auto finite = m.isfinite();
     if (finite.any().item<bool>()) {
       auto f = m.masked_select(finite);
-      extremes[keys[k]] = {{"min", f.min().item<double>()}, {"max", f.max().item<double>()}};
+      extremes[key] = {{"min", f.min().item<double>()}, {"max", f.max().item<double>()}};
     }
   }
   std::ostringstream csv;
@@ -137,11 +141,10 @@ void write_plane_outputs(const nlohmann::json& setup, const torch::Tensor& cells
   csv << "i,j,alpha,beta,x,y";
   for (const auto& k : keys) csv << "," << k;
   csv << "\n";
-  auto ca = cells.accessor<double, 3>();
   for (int64_t i = 0; i < G; ++i)
     for (int64_t j = 0; j < G; ++j) {
       csv << i << "," << j << "," << alphas[i] << "," << betas[j] << "," << alphas[i] * dx << "," << betas[j] * dy;
-      for (size_t k = 0; k < keys.size(); ++k) csv << "," << ca[k][i][j];
+      for (double v : cells.values(i * G + j)) csv << "," << v;
       csv << "\n";
     }
   write_file_atomic(dir + "/plane.csv", csv.str());
@@ -151,41 +154,11 @@ void write_plane_outputs(const nlohmann::json& setup, const torch::Tensor& cells
   write_json(dir + "/plane.json", out);
 }
 
-struct ShardFile {
-  std::string path;
-  int shard = 0, shards = 1;
-};
-
-std::vector<ShardFile> list_partials(const std::string& dir) {
-  std::vector<ShardFile> out;
-  if (!fs::is_directory(dir)) return out;
-  static const std::regex re("partial-([0-9]+)-of-([0-9]+)\\.npy");
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::smatch m;
-    const std::string name = e.path().filename().string();
-    if (std::regex_match(name, m, re)) out.push_back({e.path().string(), std::stoi(m[1]), std::stoi(m[2])});
-  }
-  std::sort(out.begin(), out.end(), [](const ShardFile& a, const ShardFile& b) { return a.shard < b.shard; });
-  return out;
-}
-
-torch::Tensor read_partial(const std::string& path, int64_t G) {
-  auto t = read_npy(path);
-  CL_CHECK_INPUT(t.dim() == 3 && t.size(0) == kChannels && t.size(1) == G && t.size(2) == G,
-                 path + ": expected a (" + std::to_string(kChannels) + ", " + std::to_string(G) + ", " +
-                     std::to_string(G) + ") float64 array");
-  return t.to(torch::kFloat64).contiguous();
-}
-
-}  // namespace
-
-PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneInputs& in, const PlaneOptions& opts,
-                           const std::string& out_dir, const nlohmann::json& meta) {
-  CL_CHECK_INPUT(opts.shards >= 1 && opts.shard >= 0 && opts.shard < opts.shards,
-                 "plane: --shard " + std::to_string(opts.shard) + "/" + std::to_string(opts.shards) +
-                     " is not of the form i/n with 0 <= i < n");
-  CL_CHECK_INPUT(opts.save_every >= 1, "plane: save_every must be >= 1");
-  const PlaneBasis b = plane_basis(in.w0, in.w1, in.w2);
+PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneInputs& in, const PlaneOptions& opts,
+                       const nlohmann::json& meta) {
+  PlaneSetup s;
+  s.basis = plane_basis(in.w0, in.w1, in.w2);
+  const PlaneBasis& b = s.basis;
   std::vector<std::string> names = in.names;
   while (names.size() < 3) names.push_back("w" + std::to_string(names.size()));
 
@@ -206,17 +179,16 @@ PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneInputs& in, const Plan
       extra.push_back(c);
     }
   }
-  const auto [alphas, betas] = plane_axes(b, extra, opts.grid, opts.margin);
-  const int64_t G = opts.grid;
+  std::tie(s.alphas, s.betas) = plane_axes(b, extra, opts.grid, opts.margin);
 
-  nlohmann::json setup;
+  nlohmann::json& setup = s.record;
   setup["format"] = "closerlook-plane-1";
   setup["names"] = names;
   setup["dx"] = b.dx;
   setup["dy"] = b.dy;
   setup["x1"] = b.x1;
-  setup["alphas"] = alphas;
-  setup["betas"] = betas;
+  setup["alphas"] = s.alphas;
+  setup["betas"] = s.betas;
   setup["options"] = opts.to_json();
   setup["bend_coordinates"] = nlohmann::json::array(
       {coords_json(names[0], {0, 0, 0}, b), coords_json(names[1], {b.x1, b.dy, 0}, b),
@@ -229,9 +201,12 @@ PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneInputs& in, const Plan
   setup["units"] = {{"err", "fraction in [0, 1]"}, {"nll", "mean cross-entropy (nats)"},
                     {"loss", "nll + 0.5 * weight_decay * ||w||^2"}, {"x, y", "weight-space units along u, v"}};
   setup["meta"] = meta;
-  const std::string hash = content_hash(setup.dump());
-  setup["setup_hash"] = hash;
+  setup["setup_hash"] = content_hash(setup.dump());
+  return s;
+}
 
+bool open_plane_dir(const PlaneSetup& s, const std::string& out_dir) {
+  const std::string hash = s.record.at("setup_hash").get<std::string>();
   make_dirs(out_dir);
   const std::string setup_path = out_dir + "/plane-setup.json";
   if (file_exists(setup_path)) {
@@ -240,55 +215,54 @@ PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneInputs& in, const Plan
       throw_bad_input(out_dir + " holds a plane with different inputs or settings (plane-setup.json); "
                       "use another --out or remove that folder");
   } else {
-    write_json(setup_path, setup);
+    write_json(setup_path, s.record);
   }
+  const std::string final_path = out_dir + "/plane.json";
+  if (!file_exists(final_path)) return false;
+  auto fin = read_json(final_path);
+  return fin.value("setup_hash", std::string()) == hash && fin.value("complete", false);
+}
 
+GridTask plane_task(PointEvaluator& ev, const PlaneSetup& s, const PlaneOptions& opts, const std::string& out_dir) {
+  GridTask t;
+  t.grid = plane_cells(s.record);
+  t.dir = out_dir;
+  t.name = kGridName;
+  t.save_every = opts.save_every;
+  t.label = "plane cells";
+  t.quiet = opts.quiet;
+  const int64_t G = static_cast<int64_t>(s.alphas.size());
+  t.evaluate = [&ev, b = s.basis, alphas = s.alphas, betas = s.betas, G](int64_t c) {
+    const PointMetrics m = ev.evaluate_flat(plane_point(b, alphas[c / G] * b.dx, betas[c % G] * b.dy));
+    std::vector<double> v;
+    for (const auto& k : metric_keys()) v.push_back(metric_value(m, k));
+    return v;
+  };
+  t.describe = [](int64_t, const std::vector<double>& v) {
+    return "tr_loss " + std::to_string(v[0]) + " te_err " + std::to_string(v[5]);
+  };
+  return t;
+}
+
+PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneInputs& in, const PlaneOptions& opts,
+                           const std::string& out_dir, const nlohmann::json& meta) {
+  const GridShard shard{opts.shard, opts.shards};
+  shard.check();
+  CL_CHECK_INPUT(opts.save_every >= 1, "plane: save_every must be >= 1");
+  const PlaneSetup s = plane_setup(ev, in, opts, meta);
   PlaneResult res;
   res.dir = out_dir;
-  res.cells_total = static_cast<int>(G * G);
-  const std::string final_path = out_dir + "/plane.json";
-  if (opts.shards == 1 && file_exists(final_path)) {
-    auto fin = read_json(final_path);
-    if (fin.value("setup_hash", std::string()) == hash && fin.value("complete", false)) {
-      res.complete = true;
-      return res;
-    }
+  res.cells_total = opts.grid * opts.grid;
+  if (open_plane_dir(s, out_dir) && opts.shards == 1) {
+    res.complete = true;
+    return res;
   }
-
-  const std::string partial_path = out_dir + "/" + partial_name(opts.shard, opts.shards);
-  torch::Tensor cells;
-  if (file_exists(partial_path)) {
-    cells = read_partial(partial_path, G);
-  } else {
-    cells = torch::full({kChannels, G, G}, std::numeric_limits<double>::quiet_NaN(), torch::kFloat64);
-    cells[kChannels - 1].zero_();
-  }
-  auto ca = cells.accessor<double, 3>();
-  std::vector<int64_t> todo;
-  for (int64_t c = 0; c < G * G; ++c)
-    if (c % opts.shards == opts.shard && ca[kChannels - 1][c / G][c % G] != 1.0) todo.push_back(c);
-
-  Progress progress("plane cells", static_cast<int64_t>(todo.size()), opts.quiet);
-  const auto& keys = metric_keys();
-  int since_save = 0;
-  for (int64_t c : todo) {
-    const int64_t i = c / G, j = c % G;
-    const PointMetrics m = ev.evaluate_flat(plane_point(b, alphas[i] * b.dx, betas[j] * b.dy));
-    for (size_t k = 0; k < keys.size(); ++k) ca[k][i][j] = metric_value(m, keys[k]);
-    ca[kChannels - 1][i][j] = 1.0;
-    ++res.cells_evaluated;
-    if (++since_save >= opts.save_every) {
-      write_npy(partial_path, cells);
-      since_save = 0;
-    }
-    progress.tick(1, "tr_loss " + std::to_string(m.tr_loss) + " te_err " + std::to_string(m.te_err));
-  }
-  progress.done();
-  write_npy(partial_path, cells);
-
+  const GridTask task = plane_task(ev, s, opts, out_dir);
+  const GridRun run = run_grid(task, shard);
+  res.cells_evaluated = static_cast<int>(run.evaluated);
   if (opts.shards == 1) {
-    write_plane_outputs(setup, cells, out_dir);
-    fs::remove(partial_path);
+    write_plane_outputs(s.record, run.store, out_dir);
+    remove_partial(task, shard);
     res.complete = true;
   }
   return res;
@@ -298,9 +272,6 @@ void merge_plane_shards(const std::vector<std::string>& dirs, const std::string&
   CL_CHECK_INPUT(!dirs.empty(), "plane-merge: no folders given");
   nlohmann::json setup;
   std::string hash;
-  torch::Tensor merged;
-  int shards = -1;
-  std::vector<bool> seen;
   for (const auto& d : dirs) {
     const std::string sp = d + "/plane-setup.json";
     if (!file_exists(sp)) throw_bad_input(d + ": not a plane folder (no plane-setup.json)");
@@ -309,40 +280,16 @@ void merge_plane_shards(const std::vector<std::string>& dirs, const std::string&
     if (hash.empty()) {
       hash = h;
       setup = s;
-      const int64_t G = static_cast<int64_t>(s.at("alphas").size());
-      merged = torch::full({kChannels, G, G}, std::numeric_limits<double>::quiet_NaN(), torch::kFloat64);
-      merged[kChannels - 1].zero_();
     } else if (h != hash) {
       throw_bad_input(d + ": plane setup differs from " + dirs.front() + " (different inputs or settings)");
     }
-    const int64_t G = merged.size(1);
-    auto parts = list_partials(d);
-    for (const auto& p : parts) {
-      if (shards < 0) {
-        shards = p.shards;
-        seen.assign(static_cast<size_t>(shards), false);
-      }
-      if (p.shards != shards)
-        throw_bad_input(p.path + ": a shard of " + std::to_string(p.shards) + ", others are of " +
-                        std::to_string(shards));
-      auto t = read_partial(p.path, G);
-      auto mask = t[kChannels - 1].eq(1.0);
-      for (int k = 0; k < kChannels; ++k) merged[k].masked_scatter_(mask, t[k].masked_select(mask));
-      seen[p.shard] = true;
-    }
   }
-  CL_CHECK_INPUT(shards > 0, "plane-merge: no partial-<i>-of-<n>.npy files in the given folders");
-  std::string missing_shards;
-  for (int s = 0; s < shards; ++s)
-    if (!seen[s]) missing_shards += (missing_shards.empty() ? "" : ", ") + std::to_string(s);
-  const int64_t missing = merged[kChannels - 1].ne(1.0).sum().item<int64_t>();
-  if (missing > 0)
-    throw_bad_input("plane-merge: " + std::to_string(missing) + " cells are not filled yet" +
-                    (missing_shards.empty() ? std::string(" (finish the shards)")
-                                            : " (no file from shard(s) " + missing_shards + " of " +
-                                                  std::to_string(shards) + ")"));
+  GridTask task;
+  task.grid = plane_cells(setup);
+  task.name = kGridName;
+  const GridStore cells = merge_partials(task, dirs);
   write_json(out_dir + "/plane-setup.json", setup);
-  write_plane_outputs(setup, merged, out_dir);
+  write_plane_outputs(setup, cells, out_dir);
 }
 
 std::map<std::string, torch::Tensor> read_plane_metrics(const std::string& dir) {

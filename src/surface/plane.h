@@ -11,8 +11,9 @@
 // Output folder (see docs/surface.md): plane.json (metadata, projections), alphas.npy, betas.npy,
 // grid.npy (G x G x 2, the (x, y) of each cell), bend_coordinates.npy (3 x 2), curve_coordinates.npy
 // (T x 2, with a curve), tr_loss/tr_nll/tr_err/te_loss/te_nll/te_err.npy (G x G float64), plane.csv.
-// Work in progress: partial-<i>-of-<n>.npy (7 x G x G: the six metrics, then a filled mask; unfilled
-// cells NaN) next to plane-setup.json; resumed when present, merged by merge_plane_shards.
+// Work in progress: the cells of each shard in the grid store's partial file (surface/grid_store.h,
+// name "plane": plane.partial.json, plane.partial-<i>-of-<n>.json) next to plane-setup.json;
+// resumed when present, merged by merge_plane_shards.
 #pragma once
 #include <torch/torch.h>
 
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "surface/curve.h"
+#include "surface/grid_store.h"
 #include "surface/point_eval.h"
 
 namespace closerlook {
@@ -68,6 +70,22 @@ struct PlaneResult {
   int cells_evaluated = 0, cells_total = 0;
   std::string dir;
 };
+
+// The phases of evaluate_plane, for runners that spread the cells over processes (dist/sharded.h).
+struct PlaneSetup {
+  PlaneBasis basis;
+  std::vector<double> alphas, betas;
+  nlohmann::json record;  // plane-setup.json (with "setup_hash")
+};
+PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneInputs& in, const PlaneOptions& opts,
+                       const nlohmann::json& meta = {});
+// Writes plane-setup.json into out_dir, or checks the one there (Error(BadInput) when it is of
+// another plane); true when out_dir already holds this plane finished.
+bool open_plane_dir(const PlaneSetup& s, const std::string& out_dir);
+// The G x G cells (values: metric_keys()) with their partial files in out_dir.
+GridTask plane_task(PointEvaluator& ev, const PlaneSetup& s, const PlaneOptions& opts, const std::string& out_dir);
+// The final outputs of a plane from its setup record and its complete cells.
+void write_plane_outputs(const nlohmann::json& setup, const GridStore& cells, const std::string& dir);
 
 // Evaluates this shard's cells (resuming from its partial file) and, when the run is unsharded,
 // writes the final outputs. `meta` is stored in plane.json (e.g. data spec, sources).

@@ -195,14 +195,11 @@ TEST(PlaneGrid, ResumeFillsOnlyMissingCells) {
   auto ref = run(f, dir, 0, 1);
   // Fake an interrupted run: a partial file where cells (0,1) and (2,2) are missing and the other
   // cells hold marker values.
-  auto cells = torch::full({7, 3, 3}, -7.0, torch::kFloat64);
-  cells[6].fill_(1.0);
-  for (auto [i, j] : {std::pair<int, int>{0, 1}, {2, 2}}) {
-    for (int k = 0; k < 6; ++k) cells[k][i][j] = std::numeric_limits<double>::quiet_NaN();
-    cells[6][i][j] = 0.0;
-  }
+  GridStore cells({3, 3}, metric_keys(), read_json(dir + "/plane-setup.json").at("setup_hash").get<std::string>());
+  for (int64_t c = 0; c < 9; ++c)
+    if (c != 0 * 3 + 1 && c != 2 * 3 + 2) cells.set(c, std::vector<double>(6, -7.0));
   std::filesystem::remove(dir + "/plane.json");
-  write_npy(dir + "/partial-0-of-1.npy", cells);
+  write_json(dir + "/plane.partial.json", cells.to_record());
   PointEvaluator ev(f.work, f.data, torch::kCPU, f.es);
   auto r = evaluate_plane(ev, f.in, f.po, dir);
   EXPECT_TRUE(r.complete);
