@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "surface/profile.h"
+#include "similarity/bootstrap.h"
 
 namespace closerlook {
 
@@ -15,69 +15,191 @@ const WarmupRun* find_run(const std::vector<WarmupRun>& runs, const std::string&
     if (r.name == name) return &r;
   return nullptr;
 }
-double deep_mean(const WarmupRun& r, int deep) {
-  const int n = static_cast<int>(r.similarity.size());
-  std::vector<double> tail(r.similarity.begin() + std::max(0, n - deep), r.similarity.end());
-  return mean_of(tail);
-}
-double shallow_mean(const WarmupRun& r, int deep) {
-  const int n = static_cast<int>(r.similarity.size());
-  std::vector<double> head(r.similarity.begin(), r.similarity.begin() + std::max(0, n - deep));
-  return mean_of(head);
-}
-}  // namespace
 
-ClaimCheck check_warmup_deep_layers(const std::vector<WarmupRun>& runs, int deep_layers, double margin) {
-  ClaimCheck c{"warmup", "warmup.deep_layers_stabilised",
-          "Warmup prevents the deeper layers from creating instability: without warmup, a large batch changes the deep "
-          "(FC) layers far more over the warmup window than with warmup or with a small batch."};
-  const WarmupRun* lb = find_run(runs, "large-batch");
-  const WarmupRun* lbw = find_run(runs, "large-batch+warmup");
-  const WarmupRun* sb = find_run(runs, "small-batch");
-  if (!lb || !lbw || !sb || lb->similarity.empty() || lbw->similarity.empty() || sb->similarity.empty()) {
-    c.detail = "missing runs";
-    return c;
-  }
-  for (const auto* r : {sb, lb, lbw})
-    c.numbers[r->name] = {{"deep_mean_similarity", deep_mean(*r, deep_layers)},
-                          {"shallow_mean_similarity", shallow_mean(*r, deep_layers)}};
-  c.numbers["deep_layers"] = deep_layers;
-  c.numbers["margin"] = margin;
-  const double d_lb = deep_mean(*lb, deep_layers), d_lbw = deep_mean(*lbw, deep_layers), d_sb = deep_mean(*sb, deep_layers);
-  if (!std::isfinite(d_lb) || !std::isfinite(d_lbw) || !std::isfinite(d_sb)) {
-    c.detail = "non-finite similarities";
-    return c;
-  }
-  const bool below_warm = d_lb + margin < d_lbw, below_sb = d_lb + margin < d_sb;
-  c.verdict = (below_warm && below_sb) ? Verdict::Held : (!below_warm && !below_sb ? Verdict::NotHeld : Verdict::Inconclusive);
-  c.detail = "deep-layer similarity (iteration 0 vs end of warmup window): large batch " + std::to_string(d_lb) +
-             ", with warmup " + std::to_string(d_lbw) + ", small batch " + std::to_string(d_sb);
+double floor_normalised(double s, double f) {
+  if (!std::isfinite(s) || !std::isfinite(f) || !(1.0 - f > 1e-12)) return NAN;
+  return (1.0 - s) / (1.0 - f);
+}
+
+std::vector<double> changes_from(const std::vector<double>& sim, const std::vector<double>& floor) {
+  std::vector<double> c;
+  for (size_t l = 0; l < sim.size(); ++l) c.push_back(floor_normalised(sim[l], l < floor.size() ? floor[l] : NAN));
   return c;
 }
 
-ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs) {
+// mean of the last k minus mean of the others (the plain deep - shallow change).
+double deep_minus_shallow(const std::vector<double>& v, int k) {
+  const int n = static_cast<int>(v.size());
+  if (k < 1 || n <= k || !finite_all(v)) return NAN;
+  return mean_of({v.end() - k, v.end()}) - mean_of({v.begin(), v.end() - k});
+}
+
+std::vector<double> one_minus(const std::vector<double>& v) {
+  std::vector<double> o;
+  for (double x : v) o.push_back(1.0 - x);
+  return o;
+}
+
+// Bootstrap replicates of share(a) - share(b) under the similarity measure (paired resamples).
+std::vector<double> share_contrast_replicates(const WarmupRun& a, const WarmupRun& b, int deep) {
+  std::vector<double> out;
+  const size_t B = std::min(a.replicates.size(), b.replicates.size());
+  for (size_t i = 0; i < B; ++i)
+    out.push_back(deep_share(changes_from(a.replicates[i], a.floor), deep) -
+                  deep_share(changes_from(b.replicates[i], b.floor), deep));
+  return out;
+}
+
+bool deep_at_floor(const WarmupRun& r, int deep, double z) {
+  const int n = static_cast<int>(r.similarity.size());
+  if (n < deep || r.floor.size() != r.similarity.size() || r.floor_sd.size() != r.similarity.size()) return false;
+  for (int l = n - deep; l < n; ++l)
+    if (!(r.similarity[l] <= r.floor[l] + z * r.floor_sd[l])) return false;
+  return true;
+}
+
+bool has_measure(const WarmupRun& r, const std::string& m) {
+  return m == "weights" ? !r.weight_change.empty() : !r.similarity.empty();
+}
+
+std::string fmt(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+}  // namespace
+
+std::vector<double> warmup_changes(const WarmupRun& r, const std::string& measure) {
+  return measure == "weights" ? r.weight_change : changes_from(r.similarity, r.floor);
+}
+
+double deep_share(const std::vector<double>& change, int deep_layers) {
+  const int n = static_cast<int>(change.size());
+  if (deep_layers < 1 || n <= deep_layers || !finite_all(change)) return NAN;
+  const double d = mean_of({change.end() - deep_layers, change.end()});
+  const double s = mean_of({change.begin(), change.end() - deep_layers});
+  return d + s > 0 ? d / (d + s) : NAN;
+}
+
+ClaimCheck check_warmup_deep_layers(const std::vector<WarmupRun>& runs, const WarmupCheckOptions& o,
+                                    const WarmupArms& arms) {
+  ClaimCheck c{"warmup", "warmup.deep_layers_stabilised",
+               "Warmup prevents the deeper layers from creating instability: without warmup, a large batch puts a "
+               "larger share of its change over the warmup window into the deep (FC) layers than with warmup (or "
+               "with a small batch)."};
+  const WarmupRun* lb = find_run(runs, arms.large);
+  const WarmupRun* lbw = find_run(runs, arms.warmup);
+  const WarmupRun* sb = find_run(runs, arms.small);
+  const int deep = o.deep_layers;
+  c.numbers["deep_layers"] = deep;
+  c.numbers["decided_by"] = o.decide_by == "weights" ? "relative weight change" : o.measure + " similarity";
+  c.numbers["arms"] = {{"large", arms.large}, {"warmup", arms.warmup}, {"small", arms.small}};
+  if (!lb || !lbw || !has_measure(*lb, o.decide_by) || !has_measure(*lbw, o.decide_by)) {
+    c.detail = "missing runs or measurements (" + arms.large + ", " + arms.warmup + ")";
+    set_decision(c, Estimate{}, NAN, 0.0, Side::Greater, o.margin, "missing runs or measurements");
+    return c;
+  }
+  for (const WarmupRun* r : {sb, lb, lbw}) {
+    if (!r) continue;
+    const auto cs = warmup_changes(*r, "similarity"), cw = r->weight_change;
+    c.numbers[r->name] = {{"layers", r->layers},
+                          {"similarity", r->similarity},
+                          {"floor", r->floor},
+                          {"floor_sd", r->floor_sd},
+                          {"similarity_change", cs},
+                          {"weights", r->weights},
+                          {"weight_change", cw},
+                          {"deep_share_similarity", jnum(deep_share(cs, deep))},
+                          {"deep_share_weights", jnum(deep_share(cw, deep))},
+                          {"deep_minus_shallow_1_minus_similarity", jnum(deep_minus_shallow(one_minus(r->similarity), deep))},
+                          {"deep_minus_shallow_weight_change", jnum(deep_minus_shallow(cw, deep))}};
+  }
+  // The plain difference-in-differences (reported, not deciding).
+  c.numbers["diff_in_diff_1_minus_similarity"] =
+      jnum(deep_minus_shallow(one_minus(lb->similarity), deep) - deep_minus_shallow(one_minus(lbw->similarity), deep));
+  c.numbers["diff_in_diff_weight_change"] =
+      jnum(deep_minus_shallow(lb->weight_change, deep) - deep_minus_shallow(lbw->weight_change, deep));
+
+  const bool by_sim = o.decide_by != "weights";
+  auto contrast = [&](const WarmupRun& a, const WarmupRun& b, double& se) {
+    const double e = deep_share(warmup_changes(a, o.decide_by), deep) - deep_share(warmup_changes(b, o.decide_by), deep);
+    se = by_sim ? bootstrap_se(share_contrast_replicates(a, b, deep)) : NAN;
+    return e;
+  };
+  double se = NAN;
+  const double effect = contrast(*lb, *lbw, se);
+  if (sb && has_measure(*sb, o.decide_by)) {
+    double se_sb = NAN;
+    const double e_sb = contrast(*lb, *sb, se_sb);
+    const Estimate es = normal_estimate(e_sb, se_sb, o.level);
+    c.numbers["vs_small_batch"] = {{"effect", jnum(e_sb)},
+                                   {"se", jnum(se_sb)},
+                                   {"interval", {jnum(es.interval.lo), jnum(es.interval.hi)}}};
+  }
+  std::string gate;
+  if (by_sim) {
+    const bool floor_lb = deep_at_floor(*lb, deep, o.floor_z), floor_w = deep_at_floor(*lbw, deep, o.floor_z);
+    c.numbers["deep_at_floor"] = {{arms.large, floor_lb}, {arms.warmup, floor_w}};
+    if (floor_lb && floor_w) gate = "inside noise floor (the deep layers of both runs are as dissimilar to iteration 0 as "
+                                    "permuted examples)";
+  }
+  set_decision(c, normal_estimate(effect, se, o.level), se, 0.0, Side::Greater, o.margin, gate);
+  c.detail = "deep share of the change over the window (" + std::string(c.numbers["decided_by"]) + "): " + arms.large +
+             " " + fmt(deep_share(warmup_changes(*lb, o.decide_by), deep)) + ", " + arms.warmup + " " +
+             fmt(deep_share(warmup_changes(*lbw, o.decide_by), deep)) + "; effect = the difference";
+  return c;
+}
+
+ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs, double level, const WarmupArms& arms) {
   ClaimCheck c{"warmup", "warmup.fc_freeze",
-          "Freezing the FC layers during the warmup window recovers most of the benefit of warmup."};
-  const WarmupRun* lb = find_run(runs, "large-batch");
-  const WarmupRun* lbw = find_run(runs, "large-batch+warmup");
-  const WarmupRun* fr = find_run(runs, "large-batch+fc-freeze");
+               "Freezing the FC layers during the warmup window recovers much of the benefit of warmup: a large "
+               "batch with the FC layers frozen ends with a higher test accuracy than without."};
+  const WarmupRun* lb = find_run(runs, arms.large);
+  const WarmupRun* lbw = find_run(runs, arms.warmup);
+  const WarmupRun* fr = find_run(runs, arms.freeze);
+  c.numbers["arms"] = {{"large", arms.large}, {"warmup", arms.warmup}, {"freeze", arms.freeze}};
   if (!lb || !lbw || !fr) {
     c.detail = "missing runs";
+    set_decision(c, Estimate{}, NAN, 0.0, Side::Greater, 0.0, "missing runs");
     return c;
   }
-  const double gain_w = lbw->final_test_acc - lb->final_test_acc;
-  const double gain_f = fr->final_test_acc - lb->final_test_acc;
-  c.numbers = {{"test_acc_large_batch", lb->final_test_acc},
-               {"test_acc_warmup", lbw->final_test_acc},
-               {"test_acc_fc_freeze", fr->final_test_acc},
-               {"recovered_fraction", gain_w > 0 ? gain_f / gain_w : NAN}};
-  if (gain_w <= 0.002) {
-    c.detail = "warmup did not improve on the large batch in this run, so there is no benefit to recover";
-    return c;
+  const double z = normal_quantile(0.5 + level / 2);
+  auto se_of = [](const WarmupRun& r) { return binomial_se(r.final_test_acc, r.n_test); };
+  auto diverged = [](const WarmupRun& r) {
+    return r.status == "diverged" || !std::isfinite(r.final_train_loss) || !std::isfinite(r.final_test_acc);
+  };
+  auto at_chance = [&](const WarmupRun& r) {
+    if (!std::isfinite(r.n_test) || !std::isfinite(r.classes) || r.classes < 1 || !std::isfinite(r.final_test_acc))
+      return false;
+    const Interval err = wilson_interval(std::round((1.0 - r.final_test_acc) * r.n_test), r.n_test, level);
+    const double chance = 1.0 / r.classes;
+    return chance >= 1.0 - err.hi && chance <= 1.0 - err.lo;
+  };
+  for (const WarmupRun* r : {lb, lbw, fr})
+    c.numbers[r->name] = {{"test_acc", jnum(r->final_test_acc)}, {"se", jnum(se_of(*r))},
+                          {"train_loss", jnum(r->final_train_loss)}, {"status", r->status},
+                          {"n_test", jnum(r->n_test)}, {"diverged", diverged(*r)}, {"at_chance", at_chance(*r)}};
+  c.numbers["large_batch_unstable"] = diverged(*lb) || at_chance(*lb);
+  const double gain_w = lbw->final_test_acc - lb->final_test_acc, se_w = std::hypot(se_of(*lbw), se_of(*lb));
+  const double effect = fr->final_test_acc - lb->final_test_acc, se = std::hypot(se_of(*fr), se_of(*lb));
+  const double vs_w = fr->final_test_acc - lbw->final_test_acc, se_vw = std::hypot(se_of(*fr), se_of(*lbw));
+  c.numbers["warmup_gain"] = {{"effect", jnum(gain_w)}, {"se", jnum(se_w)},
+                              {"interval", {jnum(gain_w - z * se_w), jnum(gain_w + z * se_w)}}};
+  c.numbers["freeze_minus_warmup"] = {{"effect", jnum(vs_w)}, {"se", jnum(se_vw)},
+                                      {"interval", {jnum(vs_w - z * se_vw), jnum(vs_w + z * se_vw)}}};
+  c.numbers["recovered_fraction"] = jnum(gain_w > 0 ? effect / gain_w : NAN);  // reported only
+  std::string gate;
+  for (const WarmupRun* r : {lbw, fr}) {
+    if (!gate.empty()) break;
+    if (diverged(*r)) gate = "the " + r->name + " run diverged (non-finite loss)";
+    else if (at_chance(*r)) gate = "the " + r->name + " run ended at chance (" + fmt(r->final_test_acc) + ")";
   }
-  c.verdict = gain_f >= 0.5 * gain_w ? Verdict::Held : Verdict::NotHeld;
-  c.detail = "FC freeze recovers " + std::to_string(gain_w > 0 ? 100.0 * gain_f / gain_w : 0.0) +
-             "% of warmup's test-accuracy gain over the large batch without warmup";
+  if (gate.empty() && !(gain_w - z * se_w > 0))
+    gate = "warmup's own gain over the large batch (" + fmt(gain_w) + " +- " + fmt(z * se_w) + ") is not significant";
+  set_decision(c, normal_estimate(effect, se, level), se, 0.0, Side::Greater, 0.0, gate);
+  c.detail = "test accuracy: " + arms.large + " " + fmt(lb->final_test_acc) + ", " + arms.warmup + " " +
+             fmt(lbw->final_test_acc) + ", " + arms.freeze + " " + fmt(fr->final_test_acc) +
+             "; effect = freeze - large batch";
   return c;
 }
 

@@ -1,18 +1,26 @@
 // Study 3: learning-rate warmup. Small batch; large batch without warmup; large batch with a
 // linear warmup; large batch with the FC layers frozen over the warmup window. Activations at
 // iteration 0, at the end of the window and at the end; per-layer similarity between them and
-// full layer x layer maps.
+// full layer x layer maps. The claim inputs (claims_warmup.h): per layer, the similarity between
+// iteration 0 and the end of the window with its bootstrap over examples and its noise floor
+// (examples permuted), and the relative weight change from the two checkpoints. With --controls:
+// the large batch at a stable LR (warmup.control_lr) without warmup, with warmup and with FC
+// freezing, extra steps only, checked by the same functions (claim ids "<id>.control").
 #include <cmath>
 #include <algorithm>
+#include <chrono>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_io.h"
 #include "report/figure_spec.h"
 #include "similarity/activations.h"
+#include "similarity/bootstrap.h"
+#include "similarity/similarity.h"
 #include "similarity/similarity_map.h"
 #include "studies/steps.h"
 #include "studies/study_common.h"
+#include "train/run_dir.h"
 
 namespace closerlook {
 namespace {
@@ -28,10 +36,110 @@ std::vector<Measure> preset_measures(const ReproduceConfig& cfg) {
   return ms;
 }
 
-std::vector<std::string> layer_names(const CapturedActivations& a) {
-  std::vector<std::string> n;
-  for (const auto& l : a.layers) n.push_back(l.first);
-  return n;
+// The bootstrap's and the floor's random streams: the run seed, offset (not the data order).
+uint64_t bootstrap_seed(uint64_t run_seed) { return run_seed * 0x9E3779B97F4A7C15ULL + 0x3A2BULL; }
+
+// ||W_T - W_0|| / ||W_0|| of every conv/linear weight (dim >= 2) between two checkpoints.
+void weight_changes(WarmupRun& wr, const std::string& ckpt0, const std::string& ckptT) {
+  if (!file_exists(ckpt0) || !file_exists(ckptT)) return;
+  auto a = load_network(ckpt0, torch::kCPU), b = load_network(ckptT, torch::kCPU);
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < pa.size() && i < pb.size(); ++i) {
+    if (pa[i].second.dim() < 2) continue;
+    const auto w0 = pa[i].second.to(torch::kFloat64), wT = pb[i].second.to(torch::kFloat64);
+    wr.weights.push_back(pa[i].first);
+    wr.weight_change.push_back((wT - w0).norm().item<double>() / w0.norm().item<double>());
+  }
+}
+
+// Per layer: similarity(init, window) on all examples, on the bootstrap resamples `idx`, and the
+// noise floor: similarity(init, window with its examples permuted), `perms` permutations.
+void similarity_evidence(WarmupRun& wr, const std::vector<NamedTensor>& init, const std::vector<NamedTensor>& win,
+                         Measure m, const torch::Tensor& idx, int64_t perms, uint64_t seed) {
+  const size_t L = std::min(init.size(), win.size());
+  const int64_t B = idx.size(0);
+  wr.replicates.assign(static_cast<size_t>(B), std::vector<double>(L, std::nan("")));
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (size_t l = 0; l < L; ++l) {
+    wr.layers.push_back(init[l].first);
+    const torch::Tensor &x = win[l].second, &y = init[l].second;
+    const int64_t n = y.size(0);
+    wr.similarity.push_back(similarity(x, y, m).value);
+    if (B > 0) {
+      const auto reps = bootstrap_similarities({x}, y, idx, m);
+      for (int64_t b = 0; b < B; ++b) wr.replicates[b][l] = reps[b][0];
+    }
+    std::vector<double> f;
+    for (int64_t p = 0; p < perms; ++p) {
+      const torch::Tensor perm = torch::randperm(n, gen, torch::kInt64);
+      try {
+        f.push_back(similarity(x.index_select(0, perm), y, m).value);
+      } catch (const Error&) {
+        f.push_back(std::nan(""));
+      }
+    }
+    double mean = 0, var = 0;
+    for (double v : f) mean += v / double(f.size());
+    for (double v : f) var += (v - mean) * (v - mean);
+    wr.floor.push_back(mean);
+    wr.floor_sd.push_back(f.size() > 1 ? std::sqrt(var / double(f.size() - 1)) : 0.0);
+  }
+}
+
+// One arm's claim inputs from its training step and its activations step.
+WarmupRun measure_run(const std::string& name, const std::string& train_dir, const std::string& acts_dir,
+                      const std::string& win_tag, const ReproduceConfig& cfg, uint64_t seed) {
+  WarmupRun wr;
+  wr.name = name;
+  const auto res = read_step_result(train_dir);
+  wr.status = res.value("status", "missing");
+  wr.final_test_acc = res.contains("test_acc") && res["test_acc"].is_number() ? res["test_acc"].get<double>() : NAN;
+  wr.final_train_loss =
+      res.contains("train_loss") && res["train_loss"].is_number() ? res["train_loss"].get<double>() : NAN;
+  const DataSplit& data = cached_data(cfg.data_spec);
+  wr.n_test = static_cast<double>(data.test.size());
+  wr.classes = static_cast<double>(data.test.num_classes);
+  weight_changes(wr, step_checkpoint(train_dir, "init"), step_checkpoint(train_dir, win_tag));
+  if (!is_activation_dir(acts_dir + "/init") || !is_activation_dir(acts_dir + "/window")) return wr;
+  try {
+    const auto init = load_activations(acts_dir + "/init").layers, win = load_activations(acts_dir + "/window").layers;
+    const int64_t n = init.empty() ? 0 : init.front().second.size(0);
+    const WarmupPreset& w = cfg.warmup;
+    const torch::Tensor idx = w.resamples > 0 && n > 0 ? bootstrap_indices(n, w.resamples, bootstrap_seed(seed))
+                                                       : torch::empty({0, std::max<int64_t>(n, 1)}, torch::kInt64);
+    similarity_evidence(wr, init, win, parse_measure(cfg.similarity.primary), idx, w.floor_permutations,
+                        bootstrap_seed(seed) + 1);
+  } catch (const Error& e) {
+    // A measure may refuse degenerate activations (too few examples for the directions kept):
+    // the run's similarity inputs stay empty -> inconclusive when the similarity decides.
+    std::fprintf(stderr, "  %s: similarity evidence not computed: %s\n", name.c_str(), e.what());
+    wr.layers.clear();
+    wr.similarity.clear();
+    wr.floor.clear();
+    wr.floor_sd.clear();
+    wr.replicates.clear();
+  }
+  return wr;
+}
+
+WarmupCheckOptions check_options(const ReproduceConfig& cfg) {
+  WarmupCheckOptions o;
+  o.deep_layers = cfg.warmup.deep_layers;
+  o.decide_by = cfg.warmup.decide_by;
+  o.measure = cfg.similarity.primary;
+  o.floor_z = cfg.warmup.floor_z;
+  o.margin = cfg.warmup.margin;
+  o.level = cfg.claims.level;
+  return o;
+}
+
+nlohmann::json check_options_json(const ReproduceConfig& cfg) {
+  const WarmupPreset& w = cfg.warmup;
+  return {{"similarity", cfg.tree["similarity"]}, {"deep_layers", w.deep_layers}, {"decide_by", w.decide_by},
+          {"resamples", w.resamples},            {"floor_permutations", w.floor_permutations},
+          {"floor_z", w.floor_z},                {"margin", w.margin},
+          {"level", cfg.claims.level}};
 }
 
 }  // namespace
@@ -81,11 +189,10 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
 
   const std::string analysis = sc.id("warmup/analysis");
   const StudyContext scc = sc;
-  const int deep = w.deep_layers;
   const int64_t window = w.warmup_iters;
-  plan.add({analysis, "warmup", "warmup study: similarity maps, figures and claim checks", deps,
-            {{"similarity", cfg.tree["similarity"]}, {"deep_layers", deep}},
-            [c, scc, ids, deep, window](StepContext& ctx) {
+  plan.add({analysis, "warmup", "warmup study: similarity maps, figures and claim checks", deps, check_options_json(cfg),
+            [c, scc, ids, window, win](StepContext& ctx) {
+              const auto t0 = std::chrono::steady_clock::now();
               const Measure primary = parse_measure(c->similarity.primary);
               std::vector<WarmupRun> runs;
               std::vector<LineSeries> per_layer;
@@ -96,11 +203,8 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
               int order = 10;
               for (const auto& i : ids) {
                 train_runs.emplace_back(i.name, step_run_dir(ctx.dep(i.train)));
-                WarmupRun wr;
-                wr.name = i.name;
-                const auto res = read_step_result(ctx.dep(i.train));
-                wr.final_test_acc = res.value("test_acc", 0.0);
                 const std::string adir = ctx.dep(i.acts);
+                WarmupRun wr = measure_run(i.name, ctx.dep(i.train), adir, win, *c, scc.seed);
                 if (!is_activation_dir(adir + "/init") || !is_activation_dir(adir + "/window")) {
                   runs.push_back(wr);
                   continue;
@@ -116,10 +220,10 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                 auto maps = layer_by_checkpoint(cps, {primary}, ref);
                 const SimilarityMap& m = maps.front();
                 write_similarity_map(m, ctx.dir + "/" + i.key + "-vs-init-" + measure_name(primary));
-                wr.layers = m.row_names;
                 layers = m.row_names;
                 const int64_t window_col = 1;  // columns: init, window, final
-                for (int64_t r = 0; r < m.values.size(0); ++r) wr.similarity.push_back(m.at(r, window_col));
+                std::vector<double> sim_fig;
+                for (int64_t r = 0; r < m.values.size(0); ++r) sim_fig.push_back(m.at(r, window_col));
                 // Columns of the layer x checkpoint figure: this run at each later checkpoint.
                 for (int64_t col = 1; col < m.values.size(1); ++col) {
                   ckpt_cols.push_back(i.name + " @ " + (m.col_names[col] == "window" ? "it " + std::to_string(window)
@@ -128,14 +232,14 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                   for (int64_t r = 0; r < m.values.size(0); ++r) column.push_back(m.at(r, col));
                   ckpt_values.push_back(column);
                 }
-                per_layer.push_back({i.name, {}, wr.similarity});
-                for (size_t k = 0; k < wr.similarity.size(); ++k) per_layer.back().x.push_back(double(k));
+                per_layer.push_back({i.name, {}, sim_fig});
+                for (size_t k = 0; k < sim_fig.size(); ++k) per_layer.back().x.push_back(double(k));
                 // Layer x layer at iteration 0 vs the end of the window, every measure.
                 auto init = load_activations(adir + "/init").layers;
-                auto win = load_activations(adir + "/window").layers;
+                auto at_window = load_activations(adir + "/window").layers;
                 std::vector<Measure> ms;
                 for (const auto& name : c->similarity.measures) ms.push_back(parse_measure(name));
-                for (const auto& lm : layer_by_layer(init, win, ms)) {
+                for (const auto& lm : layer_by_layer(init, at_window, ms)) {
                   write_similarity_map(lm, ctx.dir + "/" + i.key + "-layers-" + measure_name(lm.measure));
                   if (scc.figures && lm.measure == primary) {
                     Matrix mat(lm.values.size(0), std::vector<double>(lm.values.size(1)));
@@ -159,10 +263,8 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                   }
                 }
                 } catch (const Error& e) {
-                  // A measure may refuse degenerate activations (too few examples for the
-                  // directions kept): the run's claim inputs stay empty -> inconclusive.
-                  std::fprintf(stderr, "  %s: similarity not computed: %s\n", i.name.c_str(), e.what());
-                  wr.similarity.clear();
+                  // A measure may refuse degenerate activations: maps and figures left out.
+                  std::fprintf(stderr, "  %s: similarity maps not computed: %s\n", i.name.c_str(), e.what());
                   write_json(ctx.dir + "/" + i.key + "-error.json", {{"error", e.what()}});
                 }
                 runs.push_back(wr);
@@ -201,9 +303,66 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                                                       x, y, z, mat));
               }
               figure_training_curves(scc, "warmup", "warmup-training", train_runs, 2);
-              write_claims_file(ctx.dir, {check_warmup_deep_layers(runs, deep), check_fc_freeze(runs)});
+              write_claims_file(ctx.dir, {check_warmup_deep_layers(runs, check_options(*c)),
+                                          check_fc_freeze(runs, c->claims.level)});
+              write_json(ctx.dir + "/timing.json",
+                         {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
             }});
-  return analysis;
+  if (!sc.controls) return analysis;
+
+  // Negative controls (reproduce --controls): the large batch at a stable learning rate
+  // (warmup.control_lr, the small batch's by default), without warmup, with warmup and with the
+  // FC layers frozen over the window. Without instability warmup has nothing to cure, so the
+  // deep share of the change must not differ by more than a uniform LR scaling does (the share
+  // is blind to that), and freezing has no benefit to recover (warmup's gain is not significant:
+  // inconclusive by the gate, or not held). Extra steps only: the claim's steps above (and their
+  // hashes) are the same with and without controls.
+  std::vector<WarmupDef> cdefs = {
+      {"ctl-lb", "control:large-batch@control-lr", base(w.large_batch, w.control_lr)},
+      {"ctl-lb-warmup", "control:large-batch@control-lr+warmup", base(w.large_batch, w.control_lr)},
+      {"ctl-lb-fc-freeze", "control:large-batch@control-lr+fc-freeze", base(w.large_batch, w.control_lr)},
+  };
+  cdefs[1].train_over["warmup_iters"] = w.warmup_iters;
+  cdefs[2].train_over["freeze_prefixes"] = w.freeze_prefixes;
+  cdefs[2].train_over["freeze_iters"] = w.warmup_iters;
+  std::vector<Ids> cids;
+  std::vector<std::string> cdeps = {analysis};
+  for (const auto& d : cdefs) {
+    Ids i{d.key, d.name, sc.id("warmup/train-" + d.key), sc.id("warmup/acts-" + d.key)};
+    nlohmann::json t = cfg.run_tree(sc.seed, d.train_over, w.model);
+    plan.add({i.train, "warmup", "control: train " + d.name, {}, t, [t](StepContext& ctx) { run_train_step(ctx, t); }});
+    const std::string win_tag = win;
+    plan.add({i.acts, "warmup", "control: activations of " + d.name + " at iteration 0 and the end of the window",
+              {i.train}, {{"similarity", cfg.tree["similarity"]}, {"window", win}},
+              [c, i, win_tag](StepContext& ctx) {
+                const std::string r = ctx.dep(i.train);
+                run_activations_step(ctx, *c, {{"init", step_checkpoint(r, "init")}, {"window", step_checkpoint(r, win_tag)}});
+              }});
+    cdeps.insert(cdeps.end(), {i.train, i.acts});
+    cids.push_back(i);
+  }
+  const std::string controls = sc.id("warmup/controls");
+  plan.add({controls, "warmup", "warmup study: the claim checks and their negative controls", cdeps,
+            check_options_json(cfg), [c, scc, cids, analysis, win](StepContext& ctx) {
+              std::vector<WarmupRun> runs;
+              for (const auto& i : cids) runs.push_back(measure_run(i.name, ctx.dep(i.train), ctx.dep(i.acts), win, *c, scc.seed));
+              WarmupArms arms;
+              arms.large = cids[0].name;
+              arms.warmup = cids[1].name;
+              arms.freeze = cids[2].name;
+              arms.small = "";  // the small-batch contrast is not part of the control
+              auto as_control = [](ClaimCheck k) {
+                k.control_of = k.id;
+                k.id += ".control";
+                k.text = "Control (large batch at a stable LR: no instability for warmup or freezing to cure): " + k.text;
+                return k;
+              };
+              std::vector<ClaimCheck> all = read_claims_file(ctx.dep(analysis));
+              all.push_back(as_control(check_warmup_deep_layers(runs, check_options(*c), arms)));
+              all.push_back(as_control(check_fc_freeze(runs, c->claims.level, arms)));
+              write_claims_file(ctx.dir, all);
+            }});
+  return controls;
 }
 
 }  // namespace closerlook
