@@ -127,6 +127,12 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.warmup.warmup_iters = wu.get_int("warmup_iters", c.warmup.warmup_iters, 1, 1 << 30);
   c.warmup.freeze_prefixes = wu.get_string_list("freeze_prefixes", c.warmup.freeze_prefixes);
   c.warmup.deep_layers = static_cast<int>(wu.get_int("deep_layers", c.warmup.deep_layers, 1, 1000));
+  c.warmup.decide_by = wu.get_enum("decide_by", c.warmup.decide_by, {"similarity", "weights"});
+  c.warmup.resamples = wu.get_int("resamples", c.warmup.resamples, 0, 100000);
+  c.warmup.floor_permutations = wu.get_int("floor_permutations", c.warmup.floor_permutations, 1, 1000);
+  c.warmup.floor_z = wu.get_double("floor_z", c.warmup.floor_z, 0, 100);
+  c.warmup.margin = wu.get_double("margin", c.warmup.margin, 0, 1);
+  c.warmup.control_lr = wu.get_double("control_lr", c.warmup.control_lr, 1e-8, 1000);
   if (wu.has("model")) {
     wu.ignore("model");
     c.warmup.model = c.tree["warmup"]["model"];

@@ -65,6 +65,14 @@ struct WarmupPreset {        // [warmup]: study 3
   std::vector<std::string> freeze_prefixes = {"classifier."};
   nlohmann::json model = nlohmann::json::object();  // [warmup.model] overrides (e.g. batchnorm = false)
   int deep_layers = 3;               // how many of the last probe points count as "deep"
+  // warmup.deep_layers_stabilised (claims_warmup.h): the deep layers' share of the change over
+  // the window, large batch minus large batch + warmup.
+  std::string decide_by = "similarity";  // "similarity" (1 - [similarity] primary) | "weights" (||W_T - W_0|| / ||W_0||)
+  int64_t resamples = 100;           // bootstrap resamples over the captured examples (within-run se)
+  int64_t floor_permutations = 3;    // noise floor: similarity with the examples permuted, this many times
+  double floor_z = 2.0;              // a similarity within floor + floor_z x sd of the floor is "at the floor"
+  double margin = 0.05;              // smallest share contrast that counts (the share is in [-1, 1])
+  double control_lr = 0.05;          // --controls: the large batch at this (stable) LR, +- warmup, + freeze
 };
 
 struct DistillPreset {       // [distill]: study 4

@@ -2,6 +2,8 @@
 // one thing (A larger batch, B Adam, C linear LR decay, D smaller weight decay, E larger init
 // variance, F no augmentation), each trained from its own seed; a curve G -> X for each, with
 // the straight line for contrast.
+#include <cmath>
+
 #include "core/atomic_file.h"
 #include "report/figure_spec.h"
 #include "studies/steps.h"
@@ -31,6 +33,16 @@ std::vector<ModeDef> mode_defs(const ReproduceConfig& cfg) {
     for (const auto& d : all)
       if (d.key == m) out.push_back(d);
   return out;
+}
+
+// The number of test examples behind a profile's test errors (settings.test_examples, written by
+// surface/path_eval.cpp); NaN for a profile without it (older files).
+double test_examples(const Profile& p) {
+  const auto& s = p.settings;
+  return s.is_object() && s.contains("test_examples") && s["test_examples"].is_number() &&
+                 s["test_examples"].get<double>() > 0
+             ? s["test_examples"].get<double>()
+             : NAN;
 }
 
 }  // namespace
@@ -92,6 +104,7 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
                   Profile p = read_profile(cj);
                   mc.t = p.t;
                   mc.test_err = p.column("te_err");
+                  mc.n_test = test_examples(p);
                   LineSeries s{"G-" + i.key, p.t, {}};
                   for (double e : mc.test_err) s.y.push_back(100.0 * (1.0 - e));
                   s.group = i.key;
@@ -140,7 +153,42 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
               }
               write_claims_file(ctx.dir, {check_resilience(curves, tol, level)});
             }});
-  return analysis;
+  if (!sc.controls) return analysis;
+
+  // Negative control (reproduce --controls): the straight line G -> X in place of the trained
+  // curve, checked exactly as the curve is. Independently trained modes are separated by a
+  // barrier on the straight line, so "curves connect" must not hold for it; a held control says
+  // that the line itself has no barrier at this size, i.e. the claim is vacuous here. It reuses
+  // the line steps the study already has; the controls step is an extra step, the claim's steps
+  // (and their hashes) are the same with and without controls.
+  const std::string controls = sc.id("resilience/controls");
+  std::vector<std::string> cdeps = {analysis};
+  for (const auto& i : ids) cdeps.push_back(i.line);
+  plan.add({controls, "resilience", "resilience study: the claim check and its negative control", cdeps,
+            {{"tolerance", tol}, {"level", level}},
+            [analysis, ids, tol, level](StepContext& ctx) {
+              std::vector<ModeCurve> lines;
+              for (const auto& i : ids) {
+                ModeCurve mc;
+                mc.mode = i.key;
+                const std::string lj = ctx.dep(i.line) + "/line.json";
+                if (file_exists(lj)) {
+                  Profile p = read_profile(lj);
+                  mc.t = p.t;
+                  mc.test_err = p.column("te_err");
+                  mc.n_test = test_examples(p);
+                }
+                lines.push_back(mc);
+              }
+              ClaimCheck k = check_resilience(lines, tol, level);
+              k.control_of = k.id;
+              k.id += ".control";
+              k.text = "Control (the straight line G -> X in place of the trained curve): " + k.text;
+              std::vector<ClaimCheck> all = read_claims_file(ctx.dep(analysis));
+              all.push_back(k);
+              write_claims_file(ctx.dir, all);
+            }});
+  return controls;
 }
 
 }  // namespace closerlook

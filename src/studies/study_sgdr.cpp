@@ -29,6 +29,46 @@ std::vector<int64_t> cycle_ends(int64_t t0, int64_t tmult, int64_t epochs) {
   return ends;
 }
 
+// The number of test examples behind a profile's test errors (settings.test_examples, written by
+// surface/path_eval.cpp); NaN for a profile without it.
+double test_examples(const Profile& p) {
+  const auto& s = p.settings;
+  return s.is_object() && s.contains("test_examples") && s["test_examples"].is_number() &&
+                 s["test_examples"].get<double>() > 0
+             ? s["test_examples"].get<double>()
+             : NAN;
+}
+
+// The plane evidence of the last pair: grid, the projected iterates of epochs e_a..e_b, the curve.
+PlaneTrajectory plane_trajectory(const std::string& name, const std::string& plane_dir, const std::string& curve_dir,
+                                 int64_t e_a, int64_t e_b) {
+  PlaneTrajectory p;
+  p.name = name;
+  if (!file_exists(plane_dir + "/plane.json")) return p;
+  const auto meta = read_json(plane_dir + "/plane.json");
+  p.dx = meta.value("dx", NAN);
+  p.alphas = meta.value("alphas", std::vector<double>{});
+  p.betas = meta.value("betas", std::vector<double>{});
+  const auto metrics = read_plane_metrics(plane_dir);
+  if (metrics.count("tr_nll")) {
+    auto g = metrics.at("tr_nll").to(torch::kFloat64).contiguous();
+    for (int64_t i = 0; i < g.size(0); ++i) {
+      p.tr_nll.emplace_back();
+      for (int64_t j = 0; j < g.size(1); ++j) p.tr_nll.back().push_back(g[i][j].item<double>());
+    }
+  }
+  for (int64_t e = e_a; e <= e_b; ++e)
+    for (const auto& q : meta.value("projections", nlohmann::json::array()))
+      if (q.value("name", "") == "epoch " + std::to_string(e)) {
+        p.traj_alpha.push_back(q.value("alpha", NAN));
+        p.traj_beta.push_back(q.value("beta", NAN));
+        p.traj_off.push_back(q.value("off_plane", NAN));
+        p.traj_names.push_back(q.value("name", ""));
+      }
+  if (file_exists(curve_dir + "/curve.json")) p.curve_train_loss = read_profile(curve_dir + "/curve.json").column("tr_nll");
+  return p;
+}
+
 PairProfile pair_profile(const std::string& name, const std::string& line_dir, const std::string& curve_dir) {
   PairProfile p;
   p.name = name;
@@ -38,6 +78,7 @@ PairProfile pair_profile(const std::string& name, const std::string& line_dir, c
     p.t = l.t;
     p.line_train_loss = l.column("tr_nll");
     p.line_test_err = l.column("te_err");
+    p.n_test = test_examples(l);
   }
   const std::string cj = curve_dir.empty() ? "" : curve_dir + "/curve.json";
   if (!cj.empty() && file_exists(cj)) {
@@ -45,6 +86,7 @@ PairProfile pair_profile(const std::string& name, const std::string& line_dir, c
     if (p.t.empty()) p.t = c.t;
     p.curve_train_loss = c.column("tr_nll");
     p.curve_test_err = c.column("te_err");
+    if (!std::isfinite(p.n_test)) p.n_test = test_examples(c);
   }
   return p;
 }
@@ -193,12 +235,20 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
   const std::string analysis = sc.id("sgdr/analysis");
   const StudyContext scc = sc;
   SgdrThresholds th;
-  th.min_line_barrier = s.barrier_threshold;
+  th.min_line_barrier = s.barrier_rel;
   th.max_curve_fraction = s.curve_fraction;
+  th.contrast_margin = s.contrast_margin;
+  th.contrast_margin_err = s.contrast_margin_err;
+  th.overfit_margin = s.overfit_margin;
+  th.plane_max_off = s.plane_max_off;
   th.level = cfg.claims.level;
-  plan.add({analysis, "sgdr", "SGDR study: figures and claim checks", analysis_deps,
-            {{"threshold", th.min_line_barrier}, {"curve_fraction", th.max_curve_fraction}, {"level", th.level}},
-            [scc, t_sgdr, t_sgd, pairs, plane_id, th](StepContext& ctx) {
+  const nlohmann::json th_json = {{"barrier_rel", th.min_line_barrier},       {"curve_fraction", th.max_curve_fraction},
+                                  {"contrast_margin", th.contrast_margin},    {"contrast_margin_err", th.contrast_margin_err},
+                                  {"overfit_margin", th.overfit_margin},      {"plane_max_off", th.plane_max_off},
+                                  {"level", th.level}};
+  const int64_t e_a = ends[ends.size() - 2], e_b = ends.back();
+  plan.add({analysis, "sgdr", "SGDR study: figures and claim checks", analysis_deps, th_json,
+            [scc, t_sgdr, t_sgd, pairs, plane_id, th, last, e_a, e_b](StepContext& ctx) {
               std::vector<PairProfile> sgdr, sgd;
               int order = 10;
               for (const auto& p : pairs) {
@@ -213,10 +263,57 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
                                      {{"SGDR", step_run_dir(ctx.dep(t_sgdr))}, {"step-decay SGD", step_run_dir(ctx.dep(t_sgd))}},
                                      1);
               plane_figures(scc, ctx.dep(plane_id) + "/plane");
+              const PlaneTrajectory pt =
+                  plane_trajectory(last.name, ctx.dep(plane_id) + "/plane", ctx.dep(last.curve), e_a, e_b);
               write_claims_file(ctx.dir, {check_sgdr_line_barrier(sgdr, th), check_sgdr_curve_connects(sgdr, th),
-                                          check_sgd_no_barrier(sgd, th), check_curve_overfits(sgdr)});
+                                          check_sgd_no_barrier(sgd, th), check_sgdr_vs_sgd_barrier(sgdr, sgd, th),
+                                          check_sgdr_vs_sgd_barrier_err(sgdr, sgd, th), check_curve_overfits(sgdr, th),
+                                          check_plane_trajectory(pt, th)});
             }});
-  return analysis;
+  if (!sc.controls) return analysis;
+
+  // Negative control (reproduce --controls): SGDR with a single cycle, i.e. cosine annealing over
+  // the whole run without a restart (T0 = epochs), snapshots at the same epochs as the SGDR cycle
+  // ends. Without a restart there is nothing to carry the iterate over a barrier, so its lines
+  // must show no barrier and no contrast with step-decay SGD. Extra steps only: the claim's steps
+  // above (and their hashes) are the same with and without controls.
+  const std::string t_cos = sc.id("sgdr/control-train-cosine");
+  nlohmann::json cos_over = schedule_patch("sgdr", {{"sgdr_t0", s.epochs}, {"sgdr_tmult", 1}, {"eta_min", s.eta_min}});
+  cos_over.update({{"epochs", s.epochs}, {"lr", s.lr}, {"checkpoint_epochs", ends}, {"checkpoint_every", 1}});
+  const nlohmann::json cos_tree = cfg.run_tree(sc.seed, cos_over);
+  plan.add({t_cos, "sgdr", "control: cosine annealing without restart (one SGDR cycle), snapshots at the same epochs",
+            {}, cos_tree, [cos_tree](StepContext& ctx) { run_train_step(ctx, cos_tree); }});
+  std::vector<std::string> control_deps = {analysis, t_cos};
+  std::vector<std::pair<std::string, std::string>> cos_lines;  // pair name, step id
+  for (size_t k = 0; k + 1 < ends.size(); ++k) {
+    const std::string name = pairs[k].name, id = sc.id("sgdr/control-line-" + name);
+    const std::string ea = "epoch-" + std::to_string(ends[k]), eb = "epoch-" + std::to_string(ends[k + 1]);
+    plan.add({id, "sgdr", "control: straight line between single-cycle cosine snapshots " + name, {t_cos},
+              {{"a", ea}, {"b", eb}, {"eval", cfg.tree["eval"]}}, [c, t_cos, ea, eb](StepContext& ctx) {
+                run_line_step(ctx, *c, step_checkpoint(ctx.dep(t_cos), ea), step_checkpoint(ctx.dep(t_cos), eb));
+              }});
+    control_deps.insert(control_deps.end(), {id, pairs[k].sgd_line});
+    cos_lines.emplace_back(name, id);
+  }
+  const std::string controls = sc.id("sgdr/controls");
+  plan.add({controls, "sgdr", "SGDR study: the claim checks and their negative controls", control_deps, th_json,
+            [analysis, pairs, cos_lines, th](StepContext& ctx) {
+              std::vector<PairProfile> cosine, sgd;
+              for (const auto& [name, id] : cos_lines) cosine.push_back(pair_profile(name, ctx.dep(id), ""));
+              for (const auto& p : pairs) sgd.push_back(pair_profile(p.name, ctx.dep(p.sgd_line), ""));
+              auto as_control = [](ClaimCheck k) {
+                k.control_of = k.id;
+                k.id += ".control";
+                k.text = "Control (cosine annealing without restart in place of SGDR): " + k.text;
+                return k;
+              };
+              std::vector<ClaimCheck> all = read_claims_file(ctx.dep(analysis));
+              all.push_back(as_control(check_sgdr_line_barrier(cosine, th)));
+              all.push_back(as_control(check_sgdr_vs_sgd_barrier(cosine, sgd, th)));
+              all.push_back(as_control(check_sgdr_vs_sgd_barrier_err(cosine, sgd, th)));
+              write_claims_file(ctx.dir, all);
+            }});
+  return controls;
 }
 
 }  // namespace closerlook

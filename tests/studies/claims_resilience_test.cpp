@@ -42,3 +42,19 @@ TEST(Claims, ResilienceUsesTheWorseEndpointAndABinomialInterval) {
   const ClaimCheck gs = check_resilience({good}, 0.02);
   EXPECT_EQ(aggregate_seeds({gs, gs, gs}).verdict, Verdict::Held);
 }
+
+TEST(Claims, ResilienceStraightLineControlMustNotHold) {
+  // The control arm: the straight line G -> X checked as if it were the curve.
+  auto t = linspace(11);
+  // A line with a 30-point barrier on 10,000 test images: not held.
+  ModeCurve line{"A", t, bump(t, 0.10, 0.12, 0.3), {}, 10000};
+  EXPECT_EQ(check_resilience({line}, 0.02).verdict, Verdict::NotHeld);
+  // Networks at chance (smoke size: 4 classes, 128 test images), flat line: the binomial interval
+  // reaches past the tolerance, so the control is inconclusive, not held.
+  ModeCurve chance{"A", t, std::vector<double>(11, 0.75), {}, 128};
+  EXPECT_EQ(check_resilience({chance}, 0.02).verdict, Verdict::Inconclusive);
+  // A flat line on a large test set *is* held: the control then says that the straight line has no
+  // barrier here, i.e. the claim is vacuous at this size (docs/studies.md).
+  chance.n_test = 1e6;
+  EXPECT_EQ(check_resilience({chance}, 0.02).verdict, Verdict::Held);
+}
