@@ -148,6 +148,10 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
     ds.ignore("teacher_model");
     c.distill.teacher_model = c.tree["distill"]["teacher_model"];
   }
+  c.distill.measure = ds.get_enum("measure", c.distill.measure,
+                                  {"cca", "svcca", "pwcca", "cka-linear", "cka-rbf", "cka-debiased"});
+  c.distill.resamples = ds.get_int("resamples", c.distill.resamples, 0, 100000);
+  c.distill.margin = ds.get_double("margin", c.distill.margin, 0, 1);
   if (ds.has("student_model")) {
     ds.ignore("student_model");
     c.distill.student_model = c.tree["distill"]["student_model"];

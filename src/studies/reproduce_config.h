@@ -80,6 +80,10 @@ struct DistillPreset {       // [distill]: study 4
   nlohmann::json teacher_model = nlohmann::json::object();  // [distill.teacher_model] overrides
   nlohmann::json student_model = nlohmann::json::object();  // [distill.student_model] overrides
   double temperature = 4.0, alpha = 0.9;
+  // The per-layer gain sim(S_d, T) - sim(S_i, T) and its bootstrap over the captured examples.
+  std::string measure = "cka-linear";  // any 2-D measure (not dft-cca); need not be in [similarity] measures
+  int64_t resamples = 200;             // bootstrap resamples (B), seeded from the run seed
+  double margin = 0.02;                // smallest gain / deep-vs-shallow contrast that counts (similarity units)
 };
 
 struct ReproduceConfig {
