@@ -98,8 +98,12 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.sgdr.lr = sg.get_double("lr", c.sgdr.lr, 1e-8, 100);
   c.sgdr.eta_min = sg.get_double("eta_min", c.sgdr.eta_min, 0, 100);
   c.sgdr.sgd_milestones = sg.get_int_list("sgd_milestones", c.sgdr.sgd_milestones, 1, 100000);
-  c.sgdr.barrier_threshold = sg.get_double("barrier_threshold", c.sgdr.barrier_threshold, 0, 100);
+  c.sgdr.barrier_rel = sg.get_double("barrier_rel", c.sgdr.barrier_rel, 0, 100);
   c.sgdr.curve_fraction = sg.get_double("curve_fraction", c.sgdr.curve_fraction, 0, 1);
+  c.sgdr.contrast_margin = sg.get_double("contrast_margin", c.sgdr.contrast_margin, 0, 100);
+  c.sgdr.contrast_margin_err = sg.get_double("contrast_margin_err", c.sgdr.contrast_margin_err, 0, 1);
+  c.sgdr.overfit_margin = sg.get_double("overfit_margin", c.sgdr.overfit_margin, 0, 1);
+  c.sgdr.plane_max_off = sg.get_double("plane_max_off", c.sgdr.plane_max_off, 0, 1000);
   sg.finish();
 
   auto cl = r.section("claims");

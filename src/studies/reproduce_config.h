@@ -40,8 +40,14 @@ struct SgdrPreset {          // [sgdr]: study 1
   int64_t t0 = 1, tmult = 2;
   double lr = 0.05, eta_min = 1e-6;
   std::vector<int64_t> sgd_milestones = {3, 5};  // the step-decay SGD counterpart
-  double barrier_threshold = 0.05;   // train-loss barrier (nats) that counts: the null of the barrier claims
+  // Thresholds (docs/studies.md, study 1). Train-loss barriers are relative: barrier height /
+  // mean endpoint train loss (claims_sgdr.h relative_barrier).
+  double barrier_rel = 0.05;         // relative line barrier that counts: the null of the barrier claims
   double curve_fraction = 0.25;      // sgdr.curve_connects: curve barrier below this fraction of the line's
+  double contrast_margin = 0.05;     // sgdr.sgdr_vs_sgd_barrier: equivalence margin (relative barrier)
+  double contrast_margin_err = 0.01; // sgdr.sgdr_vs_sgd_barrier_err: equivalence margin (test-error fraction)
+  double overfit_margin = 0.005;     // sgdr.curve_overfits: equivalence margin (test-error fraction)
+  double plane_max_off = 0.5;        // sgdr.plane_trajectory: off-plane / ||w_b - w_a|| beyond which: weak evidence
 };
 
 struct ClaimsPreset {        // [claims]: the verdict rule (studies/verdict.h)
