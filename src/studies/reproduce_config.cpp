@@ -71,7 +71,7 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   e.finish();
 
   auto cv = r.section("curve");
-  c.curve.type = cv.get_enum("type", c.curve.type, {"bezier", "polychain"});
+  c.curve.type = parse_curve_type(cv.get_enum("type", curve_type_name(c.curve.type), {"bezier", "polychain"}));
   c.curve.bends = static_cast<int>(cv.get_int("bends", 3, 3, 3));  // the plane needs the 3-bend curve
   c.curve.epochs = cv.get_int("epochs", c.curve.epochs, 1, 100000);
   c.curve.lr = cv.get_double("lr", c.curve.lr, 1e-8, 100);

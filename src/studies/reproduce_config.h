@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/load.h"
+#include "surface/curve_training.h"
 #include "surface/point_eval.h"
 
 namespace closerlook {
@@ -18,15 +19,8 @@ struct EvalPreset {          // [eval]: loss-surface evaluation
   EvalSettings settings;     // bn_samples, train_samples, test_samples, batch sizes
 };
 
-struct CurvePreset {         // [curve]: mode-connecting curve training
-  std::string type = "bezier";
-  int bends = 3;
-  int64_t epochs = 2;
-  double lr = 0.015;
-  double momentum = 0.9;
-  double weight_decay = 5e-4;
-  int64_t batch_size = 128;
-};
+// [curve]: mode-connecting curve training reads into CurveTrainOptions (surface/curve_training.h)
+// itself: type, bends, epochs, lr, momentum, weight_decay, batch_size (the seed is each step's).
 
 struct SimilarityPreset {    // [similarity]
   int64_t examples = 500;    // first N training images, no augmentation
@@ -99,7 +93,7 @@ struct ReproduceConfig {
   nlohmann::json data, model, train;  // passed through to read_train_config (validated there)
   DataSpec data_spec;
   EvalPreset eval;
-  CurvePreset curve;
+  CurveTrainOptions curve{.epochs = 2};  // [curve]; the preset's default length is 2 epochs
   SimilarityPreset similarity;
   SgdrPreset sgdr;
   ResiliencePreset resilience;

@@ -118,14 +118,7 @@ void run_curve_step(StepContext& ctx, const ReproduceConfig& cfg, const std::str
   const DataSpec spec = data_spec_of_run(ckpt_a);
   const DataSplit& data = cached_data(spec);
 
-  CurveTrainOptions co;
-  co.type = parse_curve_type(cfg.curve.type);
-  co.bends = cfg.curve.bends;
-  co.epochs = cfg.curve.epochs;
-  co.lr = cfg.curve.lr;
-  co.momentum = cfg.curve.momentum;
-  co.weight_decay = cfg.curve.weight_decay;
-  co.batch_size = cfg.curve.batch_size;
+  CurveTrainOptions co = cfg.curve;
   co.seed = seed;
   const std::string curve_dir = ctx.dir + "/curve";
   Curve curve = file_exists(curve_dir + "/bends.npy")

@@ -16,12 +16,7 @@
 
 namespace closerlook {
 
-nlohmann::json CurveTrainOptions::to_json() const {
-  return {{"type", curve_type_name(type)},   {"bends", bends},     {"epochs", epochs},
-          {"lr", lr},                        {"momentum", momentum}, {"weight_decay", weight_decay},
-          {"batch_size", batch_size},        {"seed", seed},       {"fix_start", fix_start},
-          {"fix_end", fix_end},              {"save_every", save_every}};
-}
+nlohmann::json CurveTrainOptions::to_json() const { return nlohmann::json(*this); }
 
 nlohmann::json CurveTrainSummary::to_json() const {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };

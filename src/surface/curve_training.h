@@ -46,6 +46,9 @@ namespace closerlook {
 // Steps between host reads of the loss on a non-CPU device (divergence check, progress).
 inline constexpr int64_t kCurveSyncSteps = 25;
 
+// One struct for curve training: `closerlook connect` binds its options to it, the reproduce
+// preset reads its [curve] table into it (studies/reproduce_config.h), and its JSON (the
+// "curve" of a curve folder's config, hashed) is the one declaration below.
 struct CurveTrainOptions {
   CurveType type = CurveType::Bezier;
   int bends = 3;
@@ -60,8 +63,15 @@ struct CurveTrainOptions {
   // Not part of the configuration: end this session after this many epochs in total (0: run to
   // the end), with status "interrupted"; calling again resumes (time-boxing, tests).
   int64_t stop_after = 0;
-  nlohmann::json to_json() const;
+  nlohmann::json to_json() const;  // the fields of NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE below
 };
+
+// A curve type in JSON: its name (curve_type_name / parse_curve_type).
+inline void to_json(nlohmann::json& j, CurveType t) { j = curve_type_name(t); }
+inline void from_json(const nlohmann::json& j, CurveType& t) { t = parse_curve_type(j.get<std::string>()); }
+// Every field but stop_after (not part of the configuration).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CurveTrainOptions, type, bends, epochs, lr, momentum, weight_decay, batch_size,
+                                   seed, fix_start, fix_end, save_every)
 
 struct CurveTrainSummary {
   std::string status;          // completed | diverged | interrupted

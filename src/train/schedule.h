@@ -8,12 +8,10 @@
 
 namespace closerlook {
 
-struct ScheduleSpec {
-  // constant | step | multistep | linear | cosine | sgdr | garipov
-  std::string kind = "constant";
-  double lr = 0.1;                   // base lr; eta_max for cosine and SGDR
-  int64_t epochs = 1;                // length of the run
-  int64_t iters_per_epoch = 1;
+// The parameters of a schedule's shape, under the names of the [train] table's keys. One struct
+// for both readers of them: TrainSpec (the table) and ScheduleSpec (a schedule of a run) derive
+// from it, so schedule_spec() copies it whole instead of field by field.
+struct ScheduleParams {
   double gamma = 0.1;                // step / multistep decay factor
   int64_t step_epochs = 30;          // step: multiply by gamma every k epochs
   std::vector<int64_t> milestones;   // multistep: epochs at which lr is multiplied by gamma
@@ -22,6 +20,15 @@ struct ScheduleSpec {
   int64_t sgdr_t0 = 10;              // SGDR: first cycle length in epochs
   int64_t sgdr_tmult = 2;            // SGDR: each cycle is Tmult times longer than the previous
   int64_t warmup_iters = 0;          // linear warmup over the first N iterations (composes with any kind)
+};
+
+// A schedule of one run: its kind and shape plus what the run adds (base lr, length).
+struct ScheduleSpec : ScheduleParams {
+  // constant | step | multistep | linear | cosine | sgdr | garipov
+  std::string kind = "constant";
+  double lr = 0.1;                   // base lr; eta_max for cosine and SGDR
+  int64_t epochs = 1;                // length of the run
+  int64_t iters_per_epoch = 1;
 
   int64_t total_iters() const { return epochs * iters_per_epoch; }
 };

@@ -91,18 +91,11 @@ TrainSpec read_train_spec(ConfigReader& r) {
 
 ScheduleSpec schedule_spec(const TrainSpec& t, int64_t iters_per_epoch) {
   ScheduleSpec s;
+  static_cast<ScheduleParams&>(s) = t;
   s.kind = t.schedule;
   s.lr = t.lr;
   s.epochs = t.epochs;
   s.iters_per_epoch = iters_per_epoch;
-  s.gamma = t.gamma;
-  s.step_epochs = t.step_epochs;
-  s.milestones = t.milestones;
-  s.final_lr = t.final_lr;
-  s.eta_min = t.eta_min;
-  s.sgdr_t0 = t.sgdr_t0;
-  s.sgdr_tmult = t.sgdr_tmult;
-  s.warmup_iters = t.warmup_iters;
   return s;
 }
 

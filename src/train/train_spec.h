@@ -9,7 +9,9 @@
 
 namespace closerlook {
 
-struct TrainSpec {
+// The schedule's shape parameters (gamma, step_epochs, milestones, final_lr, eta_min, sgdr_t0,
+// sgdr_tmult, warmup_iters) are the ScheduleParams base (train/schedule.h).
+struct TrainSpec : ScheduleParams {
   int64_t epochs = 10;
   int64_t batch_size = 128;
   bool drop_last = false;             // drop the last partial batch of each epoch
@@ -21,15 +23,9 @@ struct TrainSpec {
   double weight_decay = 5e-4;         // coupled L2 (sgd and adam, as in torch.optim)
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
 
-  // Schedule: kind and its parameters (lr and the run length come from above).
+  // Schedule: its kind (its parameters are the ScheduleParams base; lr and the run length come
+  // from above).
   std::string schedule = "constant";
-  double gamma = 0.1;
-  int64_t step_epochs = 30;
-  std::vector<int64_t> milestones;
-  double final_lr = 0.0;
-  double eta_min = 0.0;
-  int64_t sgdr_t0 = 10, sgdr_tmult = 2;
-  int64_t warmup_iters = 0;
 
   // Parameters whose names start with one of these prefixes get no update (and no optimizer
   // state) during the first freeze_iters iterations.
