@@ -1,0 +1,299 @@
+#include "surface/curvature.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace closerlook {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// One Hessian-vector product request: the operator (the whole parameter set, or one block) and
+// the vector (flat, float64, over the operator's parameters in order).
+struct Request {
+  const std::vector<size_t>* params;
+  torch::Tensor v;
+};
+
+int64_t numel_of(const std::vector<torch::Tensor>& params, const std::vector<size_t>& idx) {
+  int64_t n = 0;
+  for (size_t i : idx) n += params[i].numel();
+  return n;
+}
+
+// H v for every request, sharing each batch's forward and create-graph backward. The results are
+// flat float64 tensors on the parameters' device.
+std::vector<torch::Tensor> hessian_products(const HessianProblem& p, const std::vector<Request>& reqs) {
+  std::vector<torch::Tensor> out(reqs.size());
+  for (size_t r = 0; r < reqs.size(); ++r) out[r] = torch::zeros_like(reqs[r].v);
+  for (int64_t b = 0; b < p.num_batches; ++b) {
+    torch::Tensor loss = p.batch_loss(b);
+    std::vector<torch::Tensor> grads =
+        torch::autograd::grad({loss}, p.params, {}, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
+    for (size_t r = 0; r < reqs.size(); ++r) {
+      const auto& idx = *reqs[r].params;
+      torch::Tensor dot;
+      std::vector<torch::Tensor> inputs;
+      int64_t off = 0;
+      for (size_t i : idx) {
+        const torch::Tensor& w = p.params[i];
+        const int64_t n = w.numel();
+        inputs.push_back(w);
+        if (grads[i].defined()) {
+          torch::Tensor vi = reqs[r].v.narrow(0, off, n).view(w.sizes()).to(w.scalar_type());
+          torch::Tensor term = (grads[i] * vi).sum();
+          dot = dot.defined() ? dot + term : term;
+        }
+        off += n;
+      }
+      if (!dot.defined() || !dot.requires_grad()) continue;  // the loss does not depend on these parameters
+      const bool last = r + 1 == reqs.size();
+      std::vector<torch::Tensor> hv =
+          torch::autograd::grad({dot}, inputs, {}, /*retain_graph=*/!last, /*create_graph=*/false, /*allow_unused=*/true);
+      off = 0;
+      for (size_t k = 0; k < idx.size(); ++k) {
+        const int64_t n = inputs[k].numel();
+        if (hv[k].defined()) out[r].narrow(0, off, n).add_(hv[k].reshape({-1}).to(torch::kFloat64));
+        off += n;
+      }
+    }
+  }
+  return out;
+}
+
+// A Lanczos run in progress on one operator.
+struct Lanczos {
+  const std::vector<size_t>* params = nullptr;
+  std::vector<torch::Tensor> q;     // orthonormal basis so far
+  std::vector<double> alpha, beta;  // T's diagonal and off-diagonal (beta[j] couples q[j], q[j+1])
+  bool done = false;                // an invariant subspace was found (beta ~ 0)
+
+  // T's eigen-decomposition: (ascending eigenvalues, eigenvectors as columns), float64 on CPU.
+  std::pair<torch::Tensor, torch::Tensor> ritz() const {
+    const int64_t m = static_cast<int64_t>(alpha.size());
+    torch::Tensor t = torch::zeros({m, m}, torch::kFloat64);
+    for (int64_t i = 0; i < m; ++i) {
+      t[i][i] = alpha[i];
+      if (i + 1 < m) t[i][i + 1] = t[i + 1][i] = beta[i];
+    }
+    auto [vals, vecs] = torch::linalg_eigh(t);
+    return {vals, vecs};
+  }
+};
+
+void lanczos_step(Lanczos& L, const torch::Tensor& w_in) {
+  torch::Tensor w = w_in.clone();
+  const torch::Tensor& v = L.q.back();
+  const double a = w.dot(v).item<double>();
+  w.sub_(v, a);
+  if (L.q.size() >= 2) w.sub_(L.q[L.q.size() - 2], L.beta.back());
+  // Full reorthogonalisation, twice ("twice is enough", Parlett): keeps the Ritz values free of
+  // the spurious copies that plain Lanczos produces in floating point.
+  for (int pass = 0; pass < 2; ++pass)
+    for (const auto& qj : L.q) w.sub_(qj, w.dot(qj).item<double>());
+  L.alpha.push_back(a);
+  const double b = w.norm().item<double>();
+  L.beta.push_back(b);
+  if (b <= 1e-12 * std::max(1.0, std::abs(a))) {
+    L.done = true;
+    return;
+  }
+  L.q.push_back(w / b);
+}
+
+torch::Tensor gaussian_start(int64_t n, uint64_t seed, torch::Device device) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::Tensor v = torch::randn({n}, gen, torch::TensorOptions().dtype(torch::kFloat64));
+  return (v / v.norm()).to(device);
+}
+torch::Tensor rademacher(int64_t n, uint64_t seed, torch::Device device) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::Tensor v = torch::randint(0, 2, {n}, gen, torch::TensorOptions().dtype(torch::kFloat64)) * 2 - 1;
+  return v.to(device);
+}
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  torch::Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace
+
+std::vector<ParamBlock> layer_blocks(const std::vector<std::string>& names, const std::vector<torch::Tensor>& params) {
+  if (params.empty()) throw_bad_input("curvature: the network has no parameters");
+  std::vector<ParamBlock> blocks;
+  auto module_of = [](const std::string& n) {
+    const auto dot = n.rfind('.');
+    return dot == std::string::npos ? n : n.substr(0, dot);
+  };
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string mod = module_of(names[i]);
+    // A weight of dimension >= 2 opens a block; its bias (same module) and the 1-D parameters of
+    // the next modules (BatchNorm) join the current one.
+    const bool opens = params[i].dim() >= 2 && (blocks.empty() || blocks.back().name != mod);
+    if (opens || blocks.empty()) blocks.push_back({mod, {}, 0});
+    blocks.back().params.push_back(i);
+    blocks.back().numel += params[i].numel();
+  }
+  return blocks;
+}
+
+CurvatureResult compute_curvature(const HessianProblem& p, const CurvatureOptions& o) {
+  if (p.params.empty() || !p.batch_loss || p.num_batches < 1) throw_bad_input("curvature: empty problem");
+  if (o.steps < 1 || o.top_k < 1 || o.top_k > o.steps)
+    throw_bad_input("curvature: need 1 <= top_k (" + std::to_string(o.top_k) + ") <= steps (" +
+                    std::to_string(o.steps) + ")");
+  if (o.trace_samples < 0 || o.density_runs < 0) throw_bad_input("curvature: trace_samples and density_runs must be >= 0");
+  const auto t0 = std::chrono::steady_clock::now();
+  const torch::Device device = p.params.front().device();
+  std::vector<size_t> all(p.params.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  const int64_t n_all = numel_of(p.params, all);
+  const std::vector<std::string> names =
+      p.param_names.size() == p.params.size() ? p.param_names : std::vector<std::string>(p.params.size(), "p");
+  const std::vector<ParamBlock> blocks = o.per_layer ? layer_blocks(names, p.params) : std::vector<ParamBlock>{};
+
+  // Operators: 0 = the network; then the blocks; then the density runs (the network again).
+  std::vector<Lanczos> ops;
+  ops.push_back({&all, {gaussian_start(n_all, o.seed, device)}, {}, {}, false});
+  for (size_t b = 0; b < blocks.size(); ++b)
+    ops.push_back({&blocks[b].params, {gaussian_start(blocks[b].numel, o.seed + 1 + b, device)}, {}, {}, false});
+  const size_t first_density = ops.size();
+  for (int r = 0; r < o.density_runs; ++r) {
+    torch::Tensor z = rademacher(n_all, o.seed + 100003ULL * (r + 1), device);
+    ops.push_back({&all, {z / z.norm()}, {}, {}, false});
+  }
+
+  CurvatureResult res;
+  for (int step = 0; step < o.steps; ++step) {
+    std::vector<Request> reqs;
+    std::vector<size_t> which;
+    for (size_t i = 0; i < ops.size(); ++i)
+      if (!ops[i].done && static_cast<int>(ops[i].q.size()) == step + 1) {
+        reqs.push_back({ops[i].params, ops[i].q.back()});
+        which.push_back(i);
+      }
+    if (reqs.empty()) break;
+    std::vector<torch::Tensor> hv = hessian_products(p, reqs);
+    res.hvps += static_cast<int64_t>(reqs.size());
+    for (size_t k = 0; k < which.size(); ++k) lanczos_step(ops[which[k]], hv[k]);
+  }
+
+  auto spectrum_of = [&](const Lanczos& L, const std::string& name, int64_t numel) {
+    Spectrum s;
+    s.name = name;
+    s.numel = numel;
+    auto [vals, vecs] = L.ritz();
+    const int64_t m = vals.size(0);
+    const double last_beta = L.beta.empty() ? 0.0 : L.beta.back();
+    for (int64_t i = m - 1; i >= std::max<int64_t>(0, m - o.top_k); --i) {
+      s.eigenvalues.push_back(vals[i].item<double>());
+      s.residuals.push_back(std::abs(last_beta * vecs[m - 1][i].item<double>()));
+    }
+    return s;
+  };
+  res.network = spectrum_of(ops[0], "network", n_all);
+  for (size_t b = 0; b < blocks.size(); ++b) res.blocks.push_back(spectrum_of(ops[1 + b], blocks[b].name, blocks[b].numel));
+
+  // Hutchinson: all probes in one pass; each probe's product also gives every block's z_b'(Hz)_b.
+  if (o.trace_samples > 0) {
+    std::vector<Request> reqs;
+    for (int s = 0; s < o.trace_samples; ++s) reqs.push_back({&all, rademacher(n_all, o.seed + 7919ULL * (s + 1), device)});
+    std::vector<torch::Tensor> hz = hessian_products(p, reqs);
+    res.hvps += static_cast<int64_t>(reqs.size());
+    auto estimate = [&](int64_t off, int64_t n, double& mean, double& se) {
+      std::vector<double> v;
+      for (size_t s = 0; s < reqs.size(); ++s)
+        v.push_back(reqs[s].v.narrow(0, off, n).dot(hz[s].narrow(0, off, n)).item<double>());
+      double m = 0;
+      for (double x : v) m += x;
+      m /= double(v.size());
+      double var = 0;
+      for (double x : v) var += (x - m) * (x - m);
+      mean = m;
+      se = v.size() > 1 ? std::sqrt(var / double(v.size() - 1) / double(v.size())) : kNaN;
+    };
+    estimate(0, n_all, res.network.trace, res.network.trace_se);
+    int64_t off = 0;
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      // A block's parameters are contiguous in parameter order (layer_blocks keeps that order).
+      estimate(off, blocks[b].numel, res.blocks[b].trace, res.blocks[b].trace_se);
+      off += blocks[b].numel;
+    }
+  }
+
+  // SLQ density.
+  if (o.density_runs > 0) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = first_density; i < ops.size(); ++i) {
+      auto [vals, vecs] = ops[i].ritz();
+      res.density_nodes.push_back(to_vector(vals));
+      res.density_weights.push_back(to_vector(vecs[0].pow(2)));
+      lo = std::min(lo, vals.min().item<double>());
+      hi = std::max(hi, vals.max().item<double>());
+    }
+    const double sigma = o.density_sigma > 0 ? o.density_sigma : std::max(1e-12, 0.01 * (hi - lo));
+    const double a = lo - 5 * sigma, b = hi + 5 * sigma;
+    const int g = std::max(2, o.density_grid);
+    for (int k = 0; k < g; ++k) {
+      const double x = a + (b - a) * k / (g - 1);
+      double d = 0;
+      for (size_t r = 0; r < res.density_nodes.size(); ++r)
+        for (size_t i = 0; i < res.density_nodes[r].size(); ++i) {
+          const double z = (x - res.density_nodes[r][i]) / sigma;
+          d += res.density_weights[r][i] * std::exp(-0.5 * z * z) / (sigma * std::sqrt(2 * M_PI));
+        }
+      res.density_grid.push_back(x);
+      res.density.push_back(d / double(res.density_nodes.size()));
+    }
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+nlohmann::json CurvatureResult::to_json() const {
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  auto spec = [&](const Spectrum& s) {
+    return nlohmann::json{{"name", s.name},           {"numel", s.numel}, {"eigenvalues", s.eigenvalues},
+                          {"residuals", s.residuals}, {"trace", num(s.trace)}, {"trace_se", num(s.trace_se)}};
+  };
+  nlohmann::json j = {{"network", spec(network)}, {"blocks", nlohmann::json::array()}, {"hvps", hvps}, {"seconds", seconds}};
+  for (const auto& b : blocks) j["blocks"].push_back(spec(b));
+  if (!density.empty())
+    j["density"] = {{"grid", density_grid}, {"density", density}, {"nodes", density_nodes}, {"weights", density_weights}};
+  return j;
+}
+
+HessianProblem network_problem(Network& net, const Dataset& data, int64_t examples, int64_t batch_size,
+                               torch::Device device, bool bn_train) {
+  if (batch_size < 1) throw_bad_input("curvature: batch_size must be >= 1");
+  Dataset sub = dataset_on(data, device, examples);
+  const int64_t n = sub.size();
+  if (n == 0) throw_bad_input("curvature: no examples in " + data.name);
+  net.train(bn_train);
+  HessianProblem p;
+  for (auto& [name, t] : net.named_parameters()) {
+    p.params.push_back(t);
+    p.param_names.push_back(name);
+  }
+  p.num_batches = (n + batch_size - 1) / batch_size;
+  torch::Tensor images = sub.images, labels = sub.labels;
+  Network* np = &net;
+  p.batch_loss = [np, images, labels, n, batch_size](int64_t b) {
+    const int64_t s = b * batch_size, len = std::min(batch_size, n - s);
+    torch::Tensor logits = np->forward(images.narrow(0, s, len));
+    return torch::nn::functional::cross_entropy(
+               logits, labels.narrow(0, s, len),
+               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+           static_cast<double>(n);
+  };
+  return p;
+}
+
+}  // namespace closerlook

@@ -1,0 +1,93 @@
+// Curvature of the loss: the top Hessian eigenvalues, the Hessian trace and (optionally) the
+// eigenvalue density, for the whole network and for each layer's diagonal block, on a fixed data
+// subset. Matrix-free: everything is built from Hessian-vector products by double backward.
+//
+// Methods (docs/curvature.md):
+//  - top-k eigenvalues: Lanczos with full reorthogonalisation, `steps` iterations from a seeded
+//    Gaussian start; the Ritz values of the tridiagonal T are the estimates, and
+//    |beta_m * s_{m,i}| (the last component of T's eigenvector times the last beta) bounds each
+//    one's residual ||H y - theta y|| (reported, so a user sees whether it converged).
+//  - per-layer blocks: the same Lanczos on H_bb, the diagonal block of the layer's parameters.
+//    All operators (whole network, every block, every density run) run in lockstep: one forward
+//    and one create-graph backward per batch are shared by all of them at each iteration, and each
+//    operator adds one double backward. A layer block is a weight of dimension >= 2 (conv,
+//    linear) with its bias and the 1-D parameters (BatchNorm) that follow it.
+//  - trace: Hutchinson with Rademacher probes, tr(H) ~ mean z'Hz, with its standard error; one full
+//    product per probe gives every block's trace too (z_b'(Hz)_b estimates tr(H_bb)).
+//  - density (stochastic Lanczos quadrature, Ubaru et al. 2017 / PyHessian): `density_runs`
+//    extra Lanczos runs from Rademacher starts; each gives nodes (Ritz values) and weights (squared
+//    first components of T's eigenvectors); the density is their Gaussian-smoothed average.
+// The loss is the mean cross-entropy over the subset (weight decay excluded: it adds wd to every
+// eigenvalue). BatchNorm runs in eval mode by default (running statistics, so the function whose
+// Hessian is taken is the one the network computes at test time).
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "models/network.h"
+
+namespace closerlook {
+
+// A scalar loss of some parameters, as a sum over batches: the Hessian is that of
+// sum_b batch_loss(b) with respect to `params`.
+struct HessianProblem {
+  std::vector<torch::Tensor> params;        // leaves (requires_grad), any float dtype
+  std::vector<std::string> param_names;     // one per parameter (for the blocks)
+  int64_t num_batches = 1;
+  std::function<torch::Tensor(int64_t)> batch_loss;  // batch b's share of the total loss
+};
+
+// A layer block: indices into HessianProblem::params.
+struct ParamBlock {
+  std::string name;                 // the module path of its weight, e.g. "features.0"
+  std::vector<size_t> params;
+  int64_t numel = 0;
+};
+// Blocks as described above, in parameter order (Error(BadInput) for no parameters).
+std::vector<ParamBlock> layer_blocks(const std::vector<std::string>& names, const std::vector<torch::Tensor>& params);
+
+struct CurvatureOptions {
+  int top_k = 5;                // eigenvalues per operator (<= steps)
+  int steps = 20;               // Lanczos iterations (HVPs per operator)
+  int trace_samples = 20;       // Hutchinson probes (0: no trace)
+  int density_runs = 0;         // SLQ runs (0: no density)
+  int density_grid = 200;       // points of the smoothed density
+  double density_sigma = 0.0;   // Gaussian width; 0 = 1% of the spectrum's range
+  bool per_layer = true;        // also every layer block
+  uint64_t seed = 0;
+};
+
+struct Spectrum {
+  std::string name;                  // "network" or the block's name
+  int64_t numel = 0;
+  std::vector<double> eigenvalues;   // top-k Ritz values, largest first
+  std::vector<double> residuals;     // |beta_m s_{m,i}| per eigenvalue
+  double trace = std::nan(""), trace_se = std::nan("");
+};
+
+struct CurvatureResult {
+  Spectrum network;
+  std::vector<Spectrum> blocks;
+  // SLQ: per run the nodes and weights; the smoothed density on a grid (empty without density).
+  std::vector<std::vector<double>> density_nodes, density_weights;
+  std::vector<double> density_grid, density;
+  int64_t hvps = 0;        // Hessian-vector products (double backwards over the whole subset)
+  double seconds = 0;
+  nlohmann::json to_json() const;
+};
+
+// The curvature of `problem` (see the top of this file).
+CurvatureResult compute_curvature(const HessianProblem& problem, const CurvatureOptions& opts);
+
+// The problem of a network on the first `examples` images of `data` (mean cross-entropy over
+// them, in batches of `batch_size`), BN in eval mode unless `bn_train`. The network's
+// parameters are used in place (gradients are taken, values not changed).
+HessianProblem network_problem(Network& net, const Dataset& data, int64_t examples, int64_t batch_size,
+                               torch::Device device, bool bn_train = false);
+
+}  // namespace closerlook
