@@ -1,5 +1,6 @@
 // Loss-surface commands: `interpolate`, `connect`, `curve-eval`, `plane`, `plane-merge`
 // (docs/surface.md). Each prints a JSON summary on stdout; files go to --out.
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -7,6 +8,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/json_io.h"
+#include "dist/data_parallel.h"
 #include "surface/jobs.h"
 #include "train/run_status.h"
 
@@ -146,11 +148,21 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
       CL_CHECK_INPUT(a->job.curve.bends >= 3, "--bends must be >= 3, got " + std::to_string(a->job.curve.bends));
       a->job.curve.fix_start = !a->free_start;
       a->job.curve.fix_end = !a->free_end;
+      // WORLD_SIZE > 1 from torchrun/srun: data parallel as `closerlook train`; rank 0 reports and writes.
+      auto dp = data_parallel_from_env();
+      if (dp) {
+        a->job.data_parallel = dp->driver.get();
+        if (!a->job.quiet && dp->comm->is_root())
+          std::fprintf(stderr, "data parallel: %s\n", dp->comm->describe().c_str());
+        a->job.quiet = a->job.quiet || !dp->comm->is_root();
+      }
       auto s = run_connect(a->job);
-      auto j = s.to_json();
-      j["out"] = a->job.out_dir;
-      j["already_done"] = s.already_done;
-      std::cout << j.dump(2) << std::endl;
+      if (!dp || dp->comm->is_root()) {
+        auto j = s.to_json();
+        j["out"] = a->job.out_dir;
+        j["already_done"] = s.already_done;
+        std::cout << j.dump(2) << std::endl;
+      }
       if (run_status(s.status) == RunStatus::Diverged) throw Error(ExitCode::Diverged, a->job.out_dir + ": curve training diverged");
     });
   }
@@ -200,7 +212,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
   {
     auto a = std::make_shared<MergeArgs>();
     auto* cmd = app.add_subcommand("plane-merge", "Merge the shards of a plane into its final outputs");
-    cmd->add_option("dirs", a->dirs, "Folders holding plane-setup.json and partial-<i>-of-<n>.npy files")->required();
+    cmd->add_option("dirs", a->dirs, "Folders holding plane-setup.json and plane.partial-<i>-of-<n>.json files")->required();
     cmd->add_option("--out", a->out, "Output folder (default: the first folder)");
     cmd->callback([a] {
       const std::string out = a->out.empty() ? a->dirs.front() : a->out;

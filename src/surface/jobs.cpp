@@ -88,13 +88,14 @@ CurveTrainSummary run_connect(const ConnectJob& job) {
                          {"end", absolute(job.end)}};
   const std::string hash = content_hash(tree.dump());
   const std::string config_path = job.out_dir + "/config.json";
+  const bool writer = !job.data_parallel || job.data_parallel->rank() == 0;  // data parallel: rank 0 writes
   if (file_exists(config_path)) {
     auto old = read_json(config_path);
     if (old.value("config_hash", std::string()) != hash)
       throw_bad_input(job.out_dir + ": holds a curve of another config (config_hash " +
                       old.value("config_hash", std::string("?")) + ", this one " + hash +
                       "); choose another --out or remove the folder");
-  } else {
+  } else if (writer) {
     if (fs::exists(job.out_dir) && !fs::is_empty(job.out_dir))
       throw_bad_input(job.out_dir + ": exists, is not empty and is not a curve folder (no config.json)");
     make_dirs(job.out_dir);
@@ -110,10 +111,10 @@ CurveTrainSummary run_connect(const ConnectJob& job) {
                                flat_parameters(*nets[1], torch::kFloat32), parameter_layout(*nets[0]),
                                job.curve.fix_start, job.curve.fix_end);
   Network& work = *nets[0];
-  CurveTrainSummary sum =
-      train_curve(curve, work, data.train, augment_for(spec), job.device, job.curve, job.out_dir, job.quiet);
+  CurveTrainSummary sum = train_curve(curve, work, data.train, augment_for(spec), job.device, job.curve, job.out_dir,
+                                      job.quiet, job.data_parallel);
 
-  if (run_status(sum.status) == RunStatus::Completed) {
+  if (writer && run_status(sum.status) == RunStatus::Completed) {
     // Each bend as an ordinary network (usable by plane --project, Python, ...), with BN
     // statistics recalibrated on up to 10k training examples so that the file works as is.
     BnRecalibrationOptions bo;

@@ -40,12 +40,16 @@ Profile run_interpolation(const InterpolateJob& job);
 //   curve.json + bends.npy, metrics.jsonl, summary.json, checkpoints/last.state.pt,
 //   checkpoints/bend-<j>.pt (each bend as a network, BN recalibrated on up to 10k training examples).
 // Resumes an unfinished folder of the same config; a finished one is left as is.
+// Data parallel (`data_parallel` set, e.g. dist/data_parallel.h's DataParallel, not owned): every
+// rank trains the same curve on its slice of each global batch (train_curve); only rank 0 writes
+// (a resume needs the folder on a filesystem all ranks see, as for `closerlook train`).
 struct ConnectJob {
   std::string start, end, out_dir;
   CurveTrainOptions curve;
   std::vector<std::string> data_overrides;
   torch::Device device = torch::kCPU;
   bool quiet = false;
+  DataParallelHooks* data_parallel = nullptr;
 };
 CurveTrainSummary run_connect(const ConnectJob& job);
 
