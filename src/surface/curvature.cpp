@@ -7,6 +7,9 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/json_io.h"
+#include "train/run_data.h"
+#include "train/run_dir.h"
 
 namespace closerlook {
 
@@ -72,6 +75,7 @@ struct Lanczos {
   const std::vector<size_t>* params = nullptr;
   std::vector<torch::Tensor> q;     // orthonormal basis so far
   std::vector<double> alpha, beta;  // T's diagonal and off-diagonal (beta[j] couples q[j], q[j+1])
+  int max_steps = 0;                // iterations to run
   bool done = false;                // an invariant subspace was found (beta ~ 0)
 
   // T's eigen-decomposition: (ascending eigenvalues, eigenvectors as columns), float64 on CPU.
@@ -161,13 +165,14 @@ CurvatureResult compute_curvature(const HessianProblem& p, const CurvatureOption
 
   // Operators: 0 = the network; then the blocks; then the density runs (the network again).
   std::vector<Lanczos> ops;
-  ops.push_back({&all, {gaussian_start(n_all, o.seed, device)}, {}, {}, false});
+  const int layer_steps = std::max(std::min(o.layer_steps, o.steps), std::min(o.top_k, o.steps));
+  ops.push_back({&all, {gaussian_start(n_all, o.seed, device)}, {}, {}, o.steps, false});
   for (size_t b = 0; b < blocks.size(); ++b)
-    ops.push_back({&blocks[b].params, {gaussian_start(blocks[b].numel, o.seed + 1 + b, device)}, {}, {}, false});
+    ops.push_back({&blocks[b].params, {gaussian_start(blocks[b].numel, o.seed + 1 + b, device)}, {}, {}, layer_steps, false});
   const size_t first_density = ops.size();
   for (int r = 0; r < o.density_runs; ++r) {
     torch::Tensor z = rademacher(n_all, o.seed + 100003ULL * (r + 1), device);
-    ops.push_back({&all, {z / z.norm()}, {}, {}, false});
+    ops.push_back({&all, {z / z.norm()}, {}, {}, o.steps, false});
   }
 
   CurvatureResult res;
@@ -175,7 +180,7 @@ CurvatureResult compute_curvature(const HessianProblem& p, const CurvatureOption
     std::vector<Request> reqs;
     std::vector<size_t> which;
     for (size_t i = 0; i < ops.size(); ++i)
-      if (!ops[i].done && static_cast<int>(ops[i].q.size()) == step + 1) {
+      if (!ops[i].done && step < ops[i].max_steps && static_cast<int>(ops[i].q.size()) == step + 1) {
         reqs.push_back({ops[i].params, ops[i].q.back()});
         which.push_back(i);
       }
@@ -294,6 +299,30 @@ HessianProblem network_problem(Network& net, const Dataset& data, int64_t exampl
            static_cast<double>(n);
   };
   return p;
+}
+
+nlohmann::json run_curvature_job(const CurvatureJob& job, torch::Device device) {
+  const std::string run_dir = run_dir_of_checkpoint(job.checkpoint);
+  NetworkPtr net = load_network(job.checkpoint, device);
+  const DataSplit data = load_run_data(run_dir, job.data_overrides);
+  CurvatureResult r =
+      compute_curvature(network_problem(*net, data.train, job.examples, job.batch_size, device, job.bn_train), job.options);
+  nlohmann::json j = r.to_json();
+  j["settings"] = {{"checkpoint", job.checkpoint},
+                   {"examples", std::min<int64_t>(job.examples, data.train.size())},
+                   {"dataset", data.train.name},
+                   {"batch_size", job.batch_size},
+                   {"bn", job.bn_train ? "train" : "eval"},
+                   {"top_k", job.options.top_k},
+                   {"steps", job.options.steps},
+                   {"layer_steps", job.options.layer_steps},
+                   {"trace_samples", job.options.trace_samples},
+                   {"density_runs", job.options.density_runs},
+                   {"per_layer", job.options.per_layer},
+                   {"seed", job.options.seed},
+                   {"loss", "mean cross-entropy (no weight decay)"}};
+  if (!job.out_dir.empty()) write_json(job.out_dir + "/curvature.json", j);
+  return j;
 }
 
 }  // namespace closerlook

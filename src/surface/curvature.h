@@ -53,7 +53,9 @@ std::vector<ParamBlock> layer_blocks(const std::vector<std::string>& names, cons
 
 struct CurvatureOptions {
   int top_k = 5;                // eigenvalues per operator (<= steps)
-  int steps = 20;               // Lanczos iterations (HVPs per operator)
+  int steps = 20;               // Lanczos iterations of the network's operator (one HVP each)
+  int layer_steps = 10;         // Lanczos iterations of each layer block (<= steps; a block's top
+                                // eigenvalue converges in a few: residuals are reported)
   int trace_samples = 20;       // Hutchinson probes (0: no trace)
   int density_runs = 0;         // SLQ runs (0: no density)
   int density_grid = 200;       // points of the smoothed density
@@ -89,5 +91,19 @@ CurvatureResult compute_curvature(const HessianProblem& problem, const Curvature
 // parameters are used in place (gradients are taken, values not changed).
 HessianProblem network_problem(Network& net, const Dataset& data, int64_t examples, int64_t batch_size,
                                torch::Device device, bool bn_train = false);
+
+// `closerlook curvature CKPT`: the curvature of a checkpoint inside a run folder on the first
+// `examples` training images of the run's data (no augmentation). Writes <out_dir>/curvature.json
+// (atomically) when out_dir is set and returns the same JSON, with the settings under "settings".
+struct CurvatureJob {
+  std::string checkpoint;
+  std::string out_dir;                      // "" = print only
+  int64_t examples = 512;
+  int64_t batch_size = 256;
+  bool bn_train = false;
+  std::vector<std::string> data_overrides;  // "data.key=value"
+  CurvatureOptions options;
+};
+nlohmann::json run_curvature_job(const CurvatureJob& job, torch::Device device);
 
 }  // namespace closerlook

@@ -79,6 +79,7 @@ TEST(Curvature, QuadraticTopEigenvaluesTraceAndBlocksAreExact) {
     CurvatureOptions o;
     o.top_k = 5;
     o.steps = 30;  // = the dimension: Lanczos is exact
+    o.layer_steps = 30;
     o.trace_samples = 4000;
     CurvatureResult r = compute_curvature(q.problem, o);
     ASSERT_EQ(r.network.eigenvalues.size(), 5u);
@@ -198,6 +199,7 @@ TEST(Curvature, MlpNetworkMatchesTorchAutogradHessian) {
   CurvatureOptions o;
   o.top_k = 3;
   o.steps = 60;
+  o.layer_steps = 40;
   o.trace_samples = 400;
   CurvatureResult r = compute_curvature(network_problem(*net, ds, 40, 16, torch::kCPU), o);
   const double scale = oracle["eigenvalues"][0].get<double>();
