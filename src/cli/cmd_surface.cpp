@@ -190,6 +190,8 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     cmd->add_option("--curve", a->job.curve_dir, "Curve folder: the plane through bend 0, a middle bend, the last bend");
     cmd->add_option("--bend", a->job.bend, "With --curve: the bend spanning v (default: the middle one)");
     cmd->add_option("--project", a->job.project, "Further checkpoints to project onto the plane (repeatable)");
+    cmd->add_option("--project-name", a->job.project_names,
+                    "The name of each --project in plane.json, in the same order (default: its absolute path)");
     cmd->add_option("--out", a->job.out_dir, "Output folder")->required();
     cmd->add_option("--grid", a->job.plane.grid, "Grid points per axis")->capture_default_str();
     cmd->add_option("--margin", a->job.plane.margin, "Margin around the points (alpha/beta units)")->capture_default_str();

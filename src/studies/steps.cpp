@@ -8,13 +8,8 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "data/load.h"
-#include "similarity/activations.h"
-#include "surface/curve.h"
-#include "surface/curve_training.h"
-#include "surface/path_eval.h"
-#include "surface/plane.h"
-#include "surface/point_eval.h"
-#include "surface/weights.h"
+#include "similarity/jobs.h"
+#include "surface/jobs.h"
 #include "train/run_dir.h"
 #include "train/run_status.h"
 #include "train/run_training.h"
@@ -67,10 +62,15 @@ bool require_inputs(const StepContext& ctx, const std::vector<std::string>& path
   return true;
 }
 
-DataSpec data_spec_of_run(const std::string& ckpt) {
-  auto cfg = read_run_config(run_dir_of_checkpoint(ckpt));
-  ConfigReader r(cfg["config"].value("data", nlohmann::json::object()), ckpt, "data");
-  return read_data_spec(r);
+// What every surface job of a study shares: the preset's evaluation settings, and the curve's
+// weight decay in *_loss (lines, curves and planes are compared on one objective).
+SurfaceCommon surface_common(const StepContext& ctx, const ReproduceConfig& cfg, bool quiet) {
+  SurfaceCommon c;
+  c.eval = cfg.eval.settings;
+  c.weight_decay = cfg.curve.weight_decay;
+  c.device = ctx.device;
+  c.quiet = quiet;
+  return c;
 }
 
 }  // namespace
@@ -90,85 +90,74 @@ void run_train_step(StepContext& ctx, const nlohmann::json& tree) {
                  ctx.step->id.c_str(), static_cast<long long>(s.diverged_iter));
 }
 
+// The surface and similarity steps are the CLI's jobs (surface/jobs.h, similarity/jobs.h) with
+// the preset's settings, so a step folder holds what `closerlook interpolate/connect/curve-eval/
+// plane/activations` writes for the same inputs (tests/studies/step_cli_equality_test.cpp).
+
 void run_line_step(StepContext& ctx, const ReproduceConfig& cfg, const std::string& ckpt_a, const std::string& ckpt_b) {
   if (!require_inputs(ctx, {ckpt_a, ckpt_b})) return;
-  auto a = load_network(ckpt_a, ctx.device);
-  auto b = load_network(ckpt_b, ctx.device);
-  require_same_architecture(*a, *b, ckpt_a, ckpt_b);
-  const DataSplit& data = cached_data(data_spec_of_run(ckpt_a));
-  EvalSettings es = cfg.eval.settings;
-  es.weight_decay = cfg.curve.weight_decay;
-  PointEvaluator ev(*a, data, ctx.device, es);
-  PathOptions po;
-  po.points = cfg.eval.points;
-  po.quiet = true;
-  std::vector<torch::Tensor> anchors = {flat_parameters(*a), flat_parameters(*b)};
-  nlohmann::json settings = {{"a", ckpt_a}, {"b", ckpt_b}, {"eval", es.to_json()}};
-  Profile p = interpolate_anchors(ev, anchors, po, settings, ctx.dir, "line");
-  write_profile(p, ctx.dir, "line");
+  InterpolateJob job;  // closerlook interpolate A B --out <dir> --points P --wd <curve wd>
+  job.checkpoints = {ckpt_a, ckpt_b};
+  job.out_dir = ctx.dir;
+  job.path.points = cfg.eval.points;
+  job.common = surface_common(ctx, cfg, true);
+  Profile p = run_interpolation(job);
   write_result(ctx, {{"status", "ok"}, {"summary", p.summary()}});
 }
 
 void run_curve_step(StepContext& ctx, const ReproduceConfig& cfg, const std::string& ckpt_a,
                     const std::string& ckpt_b, uint64_t seed) {
   if (!require_inputs(ctx, {ckpt_a, ckpt_b})) return;
-  auto a = load_network(ckpt_a, ctx.device);
-  auto b = load_network(ckpt_b, ctx.device);
-  require_same_architecture(*a, *b, ckpt_a, ckpt_b);
-  const DataSpec spec = data_spec_of_run(ckpt_a);
-  const DataSplit& data = cached_data(spec);
-
-  CurveTrainOptions co = cfg.curve;
-  co.seed = seed;
-  const std::string curve_dir = ctx.dir + "/curve";
-  Curve curve = file_exists(curve_dir + "/bends.npy")
-                    ? Curve::load(curve_dir, ctx.device)
-                    : Curve::on_line(co.type, co.bends, flat_parameters(*a, torch::kFloat32),
-                                     flat_parameters(*b, torch::kFloat32), parameter_layout(*a));
-  CurveTrainSummary cs = train_curve(curve, *a, data.train, augment_for(spec), ctx.device, co, curve_dir, false);
+  ConnectJob connect;  // closerlook connect A B --out <dir>/curve --curve T --bends K ... --seed S
+  connect.start = ckpt_a;
+  connect.end = ckpt_b;
+  connect.out_dir = ctx.dir + "/curve";
+  connect.curve = cfg.curve;
+  connect.curve.seed = seed;
+  connect.device = ctx.device;
+  CurveTrainSummary cs = run_connect(connect);
   const RunStatus status = run_status(cs.status);
   if (status == RunStatus::Interrupted) throw Error(ExitCode::Interrupted, "interrupted during " + ctx.step->id);
   if (status == RunStatus::Diverged) {
     write_result(ctx, {{"status", "skipped"}, {"reason", "curve training diverged"}, {"curve", cs.to_json()}});
     return;
   }
-  EvalSettings es = cfg.eval.settings;
-  es.weight_decay = cfg.curve.weight_decay;
-  PointEvaluator ev(*a, data, ctx.device, es);
-  PathOptions po;
-  po.points = cfg.eval.points;
-  po.quiet = true;
-  nlohmann::json settings = {{"a", ckpt_a}, {"b", ckpt_b}, {"curve", co.to_json()}, {"eval", es.to_json()}};
-  Profile p = evaluate_curve_points(ev, curve, po, settings, ctx.dir, "curve");
-  write_profile(p, ctx.dir, "curve");
-  write_result(ctx, {{"status", "ok"}, {"summary", p.summary()}, {"curve_training", cs.to_json()}});
+  CurveEvalJob eval;  // closerlook curve-eval <dir>/curve --out <dir> --no-line --points P --wd <curve wd>
+  eval.curve_dir = connect.out_dir;
+  eval.out_dir = ctx.dir;
+  eval.path.points = cfg.eval.points;
+  eval.with_line = false;  // the study's line steps evaluate the line between the same checkpoints
+  eval.common = surface_common(ctx, cfg, true);
+  CurveEvalResult r = run_curve_eval(eval);
+  write_result(ctx, {{"status", "ok"}, {"summary", r.curve.summary()}, {"curve_training", cs.to_json()}});
 }
 
 void run_plane_step(StepContext& ctx, const ReproduceConfig& cfg, const std::string& ckpt_w0,
                     const std::string& curve_dir, const std::string& ckpt_w2,
                     const std::vector<std::pair<std::string, std::string>>& extra) {
   if (!require_inputs(ctx, {ckpt_w0, ckpt_w2, curve_dir + "/bends.npy"})) return;
-  auto net = load_network(ckpt_w0, ctx.device);
-  Curve curve = Curve::load(curve_dir, ctx.device);
-  const DataSplit& data = cached_data(data_spec_of_run(ckpt_w0));
-  EvalSettings es = cfg.eval.settings;
-  es.weight_decay = cfg.curve.weight_decay;
-  PointEvaluator ev(*net, data, ctx.device, es);
-  PlaneInputs in;
-  in.w0 = flat_parameters(*net);
-  in.w1 = curve.bend(curve.num_bends() / 2).to(torch::kFloat64);
-  in.w2 = flat_parameters(*load_network(ckpt_w2, ctx.device));
-  in.names = {ckpt_w0, "curve bend", ckpt_w2};
-  for (const auto& [name, path] : extra) {
-    if (!file_exists(path)) continue;
-    in.extra.emplace_back(name, flat_parameters(*load_network(path, ctx.device)));
-  }
-  in.curve = &curve;
-  PlaneOptions po;
-  po.grid = cfg.eval.plane_grid;
-  po.margin = cfg.eval.plane_margin;
-  po.curve_points = cfg.eval.points;
-  PlaneResult pr = evaluate_plane(ev, in, po, ctx.dir + "/plane", {{"eval", es.to_json()}});
+  // The plane through the curve's endpoints and its middle bend: the endpoints must be w0 and w2.
+  const nlohmann::json curve_cfg = read_run_config(curve_dir).value("config", nlohmann::json::object());
+  auto same = [](const nlohmann::json& recorded, const std::string& path) {
+    return recorded.is_string() &&
+           fs::path(recorded.get<std::string>()).lexically_normal() == fs::absolute(path).lexically_normal();
+  };
+  CL_CHECK_INPUT(same(curve_cfg.value("start", nlohmann::json()), ckpt_w0) &&
+                     same(curve_cfg.value("end", nlohmann::json()), ckpt_w2),
+                 curve_dir + ": the curve does not connect " + ckpt_w0 + " and " + ckpt_w2);
+  PlaneJob job;  // closerlook plane --curve <curve> --project E --project-name N ... --out <dir>/plane --grid G --margin M
+  job.curve_dir = curve_dir;
+  for (const auto& [name, path] : extra)
+    if (file_exists(path)) {
+      job.project.push_back(path);
+      job.project_names.push_back(name);
+    }
+  job.out_dir = ctx.dir + "/plane";
+  job.plane.grid = cfg.eval.plane_grid;
+  job.plane.margin = cfg.eval.plane_margin;
+  job.plane.curve_points = cfg.eval.points;
+  job.common = surface_common(ctx, cfg, false);
+  PlaneResult pr = run_plane(job);
   write_result(ctx, {{"status", pr.complete ? "ok" : "skipped"}, {"cells", pr.cells_evaluated}});
 }
 
@@ -177,20 +166,13 @@ void run_activations_step(StepContext& ctx, const ReproduceConfig& cfg,
   nlohmann::json captured = nlohmann::json::array();
   for (const auto& [name, path] : checkpoints) {
     if (!file_exists(path)) continue;
-    const std::string out = ctx.dir + "/" + name;
-    if (is_activation_dir(out)) {
-      captured.push_back(name);
-      continue;
-    }
-    auto net = load_network(path, ctx.device);
-    const DataSplit& data = cached_data(data_spec_of_run(path));
-    CaptureOptions co;
-    co.examples = std::min<int64_t>(cfg.similarity.examples, data.train.size());
-    co.conv_mode = parse_conv_mode(cfg.similarity.conv_mode);
-    co.device = ctx.device;
-    CapturedActivations acts = capture_activations(*net, data.train, co);
-    acts.meta["source"] = {{"checkpoint", path}, {"name", name}};
-    save_activations(out, acts);
+    ActivationsJob job;  // closerlook activations CKPT --out <dir>/<name> --n N --conv-mode M
+    job.checkpoint = path;
+    job.out_dir = ctx.dir + "/" + name;
+    job.source.capture.examples = cfg.similarity.examples;
+    job.source.capture.conv_mode = parse_conv_mode(cfg.similarity.conv_mode);
+    job.source.capture.device = ctx.device;
+    if (!is_activation_dir(job.out_dir)) run_activations(job);
     captured.push_back(name);
   }
   write_result(ctx, {{"status", captured.empty() ? "skipped" : "ok"}, {"captured", captured}});

@@ -205,10 +205,14 @@ PlaneResult run_plane(const PlaneJob& job) {
     source_dir = run_dir_of_checkpoint(job.checkpoints[0]);
     sources = {{"checkpoints", in.names}};
   }
-  for (const auto& p : job.project) {
+  CL_CHECK_INPUT(job.project_names.empty() || job.project_names.size() == job.project.size(),
+                 "plane: give one --project-name per --project (" + std::to_string(job.project.size()) + "), got " +
+                     std::to_string(job.project_names.size()));
+  for (size_t i = 0; i < job.project.size(); ++i) {
+    const std::string& p = job.project[i];
     auto net = load_network(p, job.common.device);
     require_same_architecture(*work, *net, in.names[0], p);
-    in.extra.push_back({absolute(p), flat_parameters(*net)});
+    in.extra.push_back({job.project_names.empty() ? absolute(p) : job.project_names[i], flat_parameters(*net)});
   }
   DataSplit data = load_run_data(source_dir, job.common.data_overrides);
   PointEvaluator ev(*work, data, job.common.device, resolved_eval(job.common, source_dir));

@@ -75,6 +75,7 @@ struct PlaneJob {
   std::string curve_dir;
   std::optional<int> bend;               // with a curve: the bend spanning v (not set: (B-1)/2 rounded up)
   std::vector<std::string> project;      // further checkpoints to project
+  std::vector<std::string> project_names;  // their names in plane.json (empty: their absolute paths)
   std::string out_dir;
   PlaneOptions plane;
   SurfaceCommon common;
