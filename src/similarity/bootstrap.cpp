@@ -28,6 +28,58 @@ uint64_t below(uint64_t& state, uint64_t n) {
   }
 }
 
+// Linear CKA on every resample through the example Grams, without gathering them. A resample is
+// a vector of multiplicities w (sum m, the rows per resample). With K = X X^T computed once (X
+// centred on all examples first, for precision; CKA is translation invariant), the HSIC of the
+// resampled rows centred over themselves is tr(P K P L) with P = diag(w) - w w^T / m, i.e.
+//   w^T (K o L) w - (2/m) sum_j w_j (Kw)_j (Lw)_j + (w^T K w)(w^T L w) / m^2,
+// and linear CKA = hsic(K, L) / sqrt(hsic(K, K) hsic(L, L)): the same number as the feature-space
+// form on the resampled rows. For all B resamples at once that is a few [B, n] x [n, n] products
+// per pair of representations (K o L, the Hadamard product, is formed once), not B Grams.
+std::vector<std::vector<double>> cka_linear_by_grams(const std::vector<torch::Tensor>& x64, const torch::Tensor& y64,
+                                                     const torch::Tensor& ix) {
+  const int64_t B = ix.size(0), n = y64.size(0), m = ix.size(1);
+  const double mb = static_cast<double>(m);
+  auto gram = [](const torch::Tensor& x) {
+    const torch::Tensor xc = x - x.mean(0, true);
+    return xc.mm(xc.t());
+  };
+  const torch::Tensor W =
+      torch::zeros({B, n}, torch::kFloat64).scatter_add_(1, ix, torch::ones({B, m}, torch::kFloat64));
+  struct Side {
+    torch::Tensor K, kw, wkw;  // Gram, W K (B x n), w^T K w (B)
+  };
+  auto side = [&](const torch::Tensor& x) {
+    Side s;
+    s.K = gram(x);
+    s.kw = W.mm(s.K);
+    s.wkw = (s.kw * W).sum(1);
+    return s;
+  };
+  auto hsic = [&](const Side& a, const Side& b) {
+    return (W.mm(a.K * b.K) * W).sum(1) - (2.0 / mb) * (W * a.kw * b.kw).sum(1) + a.wkw * b.wkw / (mb * mb);
+  };
+  // hsic(K, K) <= (m max|K|)^2; below 1e-12 of that it is rounding noise: no variance, NaN.
+  auto floor_of = [&](const Side& s) {
+    const double top = mb * s.K.abs().max().item<double>();
+    return 1e-12 * top * top;
+  };
+  const Side y = side(y64);
+  const torch::Tensor yy = hsic(y, y);
+  const double y_floor = floor_of(y);
+  std::vector<std::vector<double>> out(static_cast<size_t>(B), std::vector<double>(x64.size(), NAN));
+  const auto ya = yy.accessor<double, 1>();
+  for (size_t k = 0; k < x64.size(); ++k) {
+    const Side x = side(x64[k]);
+    const torch::Tensor xx = hsic(x, x), xy = hsic(x, y);
+    const auto xa = xx.accessor<double, 1>(), xya = xy.accessor<double, 1>();
+    const double x_floor = floor_of(x);
+    for (int64_t b = 0; b < B; ++b)
+      if (xa[b] > x_floor && ya[b] > y_floor) out[static_cast<size_t>(b)][k] = xya[b] / std::sqrt(xa[b] * ya[b]);
+  }
+  return out;
+}
+
 }  // namespace
 
 torch::Tensor bootstrap_indices(int64_t n, int64_t resamples, uint64_t seed) {
@@ -65,6 +117,9 @@ std::vector<std::vector<double>> bootstrap_similarities(const std::vector<torch:
   const torch::Tensor y64 = prepare(y, "the reference");
   std::vector<torch::Tensor> x64;
   for (size_t k = 0; k < xs.size(); ++k) x64.push_back(prepare(xs[k], "representation " + std::to_string(k)));
+  // Linear CKA: the Gram route (the same value, O(n^2) per resample) while n x n fits.
+  if (measure == Measure::CkaLinear && opts.center && n <= opts.max_gram_examples)
+    return cka_linear_by_grams(x64, y64, ix);
   const auto ro = representation_options(opts);
   std::vector<std::vector<double>> out(static_cast<size_t>(ix.size(0)), std::vector<double>(xs.size(), NAN));
   for (int64_t b = 0; b < ix.size(0); ++b) {

@@ -26,6 +26,9 @@ torch::Tensor bootstrap_indices(int64_t n, int64_t resamples, uint64_t seed);
 // n rows = examples; idx is [B, n'] (n' may differ from n; usually n' = n) with values in [0, n).
 // A replicate whose similarity is undefined (e.g. a resample where a representation has no
 // variance left) is NaN, not an error. Error(BadInput) for mismatched shapes or bad indices.
+// Linear CKA (centred, n <= opts.max_gram_examples) goes through the n x n example Grams, computed
+// once: each resample costs O(n^2) whatever the feature counts; other measures rebuild the
+// representations on every resample.
 std::vector<std::vector<double>> bootstrap_similarities(const std::vector<torch::Tensor>& xs, const torch::Tensor& y,
                                                         const torch::Tensor& idx, Measure measure,
                                                         const SimilarityOptions& opts = {});

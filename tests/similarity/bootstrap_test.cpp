@@ -58,6 +58,18 @@ TEST(Bootstrap, IdentityResampleGivesTheFullSampleValue) {
                 1e-12);
 }
 
+TEST(Bootstrap, LinearCkaGramRouteEqualsTheFeatureRoute) {
+  // max_gram_examples below n forces the per-resample representations (feature-space CKA).
+  auto [x, y] = related(60, 7, 4, 6, 1.5);
+  const auto idx = bootstrap_indices(60, 10, 4);
+  SimilarityOptions feature;
+  feature.max_gram_examples = 10;
+  const auto g = bootstrap_similarities({x, x * x}, y, idx, Measure::CkaLinear);
+  const auto f = bootstrap_similarities({x, x * x}, y, idx, Measure::CkaLinear, feature);
+  for (int64_t b = 0; b < 10; ++b)
+    for (size_t k = 0; k < 2; ++k) EXPECT_NEAR(g[b][k], f[b][k], 1e-12) << b << " " << k;
+}
+
 TEST(Bootstrap, PairedReplicatesCancelAndSpreadShrinksWithExamples) {
   // The same representation twice: every replicate's difference is exactly 0 (paired resamples).
   auto [x, y] = related(100, 5, 5, 4, 2.0);

@@ -45,6 +45,8 @@ const DistillThresholds kT{0.95, 0.02};
 TEST(DistillDepth, MatchesByRelativeDepth) {
   // VGG-11 student (11 probe points) vs VGG-16 teacher (16): j = round(1.5 i), halves up.
   EXPECT_EQ(match_by_relative_depth(11, 16), (std::vector<int64_t>{0, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15}));
+  // The paper preset's non-output points: VGG-11 (8 conv + 2 FC) vs VGG-16 (13 conv + 2 FC).
+  EXPECT_EQ(match_by_relative_depth(10, 15), (std::vector<int64_t>{0, 2, 3, 5, 6, 8, 9, 11, 12, 14}));
   EXPECT_EQ(match_by_relative_depth(5, 5), (std::vector<int64_t>{0, 1, 2, 3, 4}));
   EXPECT_EQ(match_by_relative_depth(3, 7), (std::vector<int64_t>{0, 3, 6}));
   // A deeper student than teacher: several student layers share a teacher layer, ends to ends.
