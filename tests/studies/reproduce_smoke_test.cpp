@@ -222,3 +222,34 @@ TEST(ReproduceSmoke, KilledRunResumesWithoutRedoingFinishedSteps) {
   ASSERT_EQ(u.code, 0) << u.out;
   expect_same_checks(read_json(clean + "/summary.json"), read_json(out + "/summary.json"));
 }
+
+// reproduce --controls: every study adds its negative controls, each attached to its claim in
+// summary.json, and no control comes out "held" (an arm where the effect is absent by
+// construction must not pass the claim's own check). Every claim and control is decided by an
+// interval (effect, interval, null, reason present).
+TEST(ReproduceSmoke, NoNegativeControlIsHeld) {
+  const std::string out = fresh_dir("controls");
+  RunResult r = run("reproduce --preset smoke --controls --no-report --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto summary = read_json(out + "/summary.json");
+  std::set<std::string> controlled_studies;
+  int controls = 0;
+  for (const auto& c : summary["checks"]) {
+    EXPECT_FALSE(c.contains("control_of")) << c["id"] << ": a control without its claim";
+    for (const char* k : {"effect", "interval", "null", "verdict", "reason"}) EXPECT_TRUE(c.contains(k)) << c["id"] << k;
+    if (!c.contains("control")) continue;
+    ++controls;
+    controlled_studies.insert(c["study"].get<std::string>());
+    const auto& k = c["control"];
+    EXPECT_NE(k["verdict"], "held") << c["id"] << ": its negative control " << k["id"] << " came out held: "
+                                    << k.value("reason", "");
+    EXPECT_EQ(k["id"].get<std::string>(), c["id"].get<std::string>() + ".control");
+    EXPECT_FALSE(k.value("reason", "").empty());
+  }
+  EXPECT_EQ(controlled_studies, (std::set<std::string>{"sgdr", "resilience", "warmup", "distill"}));
+  EXPECT_GE(controls, 4);
+  // The report's claims carry the controls too (the table and the forest plot read them).
+  int report_controls = 0;
+  for (const auto& c : summary["claims"]) report_controls += c.contains("control");
+  EXPECT_EQ(report_controls, controls);
+}
