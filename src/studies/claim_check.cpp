@@ -40,6 +40,27 @@ void set_decision(ClaimCheck& c, const Estimate& e, double within_se, double nul
   if (!gate.empty()) c.numbers["decision"]["gate"] = gate;
 }
 
+void mark_between_runs(ClaimCheck& c, const std::string& compared) {
+  if (c.numbers.is_object() && c.numbers.contains("decision") && c.numbers["decision"].is_object())
+    c.numbers["decision"]["between_runs"] = compared;
+}
+
+ClaimCheck single_seed_gate(const ClaimCheck& c) {
+  if (!c.numbers.is_object() || !c.numbers.contains("decision")) return c;
+  const auto& d = c.numbers["decision"];
+  if (!d.is_object() || !d.contains("between_runs") || d.contains("gate")) return c;
+  ClaimCheck g = c;
+  auto& gd = g.numbers["decision"];
+  gd["verdict_within_run"] = to_string(c.verdict);
+  const std::string reason = "one seed: " + d["between_runs"].get<std::string>() +
+                             " are separately trained networks, which differ by training noise that the within-run "
+                             "interval does not contain; run --seeds K (K >= 2) to put it in the interval";
+  gd["gate"] = reason;
+  gd["reason"] = "inconclusive: " + reason + " (within run: " + d.value("reason", "") + ")";
+  g.verdict = Verdict::Inconclusive;
+  return g;
+}
+
 nlohmann::json to_json(const ClaimCheck& c) {
   nlohmann::json j = {{"study", c.study}, {"id", c.id},           {"claim", c.text},
                       {"verdict", to_string(c.verdict)}, {"numbers", c.numbers}, {"detail", c.detail}};

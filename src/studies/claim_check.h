@@ -30,6 +30,18 @@ struct ClaimCheck {
 // ("no barrier") means the claim's precondition failed: inconclusive whatever the interval.
 void set_decision(ClaimCheck& c, const Estimate& e, double within_se, double null_value, Side side,
                   double margin = 0.0, const std::string& gate = "");
+// A claim whose effect compares separately trained networks (SGDR vs SGD, warmup vs none, the
+// distilled vs the independent student) varies with training randomness (initial weights, data
+// order) that a within-run interval (bootstrap over examples, binomial on the test set) does not
+// contain: at one seed the networks differ by training noise alone (measured here: an alpha = 0
+// "distilled" student with another data order comes out with 70% of distillation's effect).
+// mark_between_runs records that (numbers.decision.between_runs = what is compared);
+// single_seed_gate, applied when a claim rests on one seed, makes such a claim inconclusive with
+// that reason. Pooled over seeds (aggregate_seeds: t over seeds), training noise is in the
+// interval and the claim is decided.
+void mark_between_runs(ClaimCheck& c, const std::string& compared);
+ClaimCheck single_seed_gate(const ClaimCheck& c);
+
 // summary.json / claims.json object: study, id, claim, verdict, numbers, detail, and effect,
 // interval, null, reason (nulls and reason "not decided by an interval" for a claim without one),
 // and control_of for a control.

@@ -163,6 +163,7 @@ ClaimCheck check_distill_deeper(const DistillEvidence& e, const DistillThreshold
   Estimate est = normal_estimate(contrast.effect, contrast.se, t.level);
   est.method = "normal, bootstrap se over examples (" + std::to_string(contrast.replicates) + " resamples)";
   set_decision(c, est, contrast.se, 0.0, Side::Greater, t.margin, distill_not_learned(e, t.level));
+  mark_between_runs(c, "the distilled and the independent student");
   c.detail = e.measure + " gain (distilled minus independent, vs the teacher layer at the same relative depth): deep-half mean " +
              fmt(deep.effect) + " minus shallow-half mean " + fmt(deep.effect - contrast.effect) + " = " +
              fmt(contrast.effect) + "; largest at " + e.layers[argmax].student_layer +
@@ -193,6 +194,7 @@ ClaimCheck check_distill_deep_gain(const DistillEvidence& e, const DistillThresh
   Estimate est = normal_estimate(deep.effect, deep.se, t.level);
   est.method = "normal, bootstrap se over examples (" + std::to_string(deep.replicates) + " resamples)";
   set_decision(c, est, deep.se, 0.0, Side::Greater, t.margin, distill_not_learned(e, t.level));
+  mark_between_runs(c, "the distilled and the independent student");
   std::string list;
   for (const auto& s : names) list += (list.empty() ? "" : ", ") + s;
   c.detail = "mean " + e.measure + " gain over the deep half (" + list + "): " + fmt(deep.effect);

@@ -186,6 +186,7 @@ ClaimCheck check_sgdr_vs_sgd_barrier(const std::vector<PairProfile>& sgdr, const
   double se = NAN;
   const Estimate e = pairs_estimate(d, th.level, se);
   set_decision(c, e, se, 0.0, Side::Greater, th.contrast_margin);
+  mark_between_runs(c, "the SGDR and step-decay SGD runs");
   c.detail = "mean over " + std::to_string(d.size()) +
              " snapshot pairs of (SGDR - SGD) straight-line train-loss barrier, each relative to its endpoints' mean "
              "train loss";
@@ -221,6 +222,7 @@ ClaimCheck check_sgdr_vs_sgd_barrier_err(const std::vector<PairProfile>& sgdr, c
   }
   const double se = se_known ? std::sqrt(var) / K : NAN;
   set_decision(c, normal_estimate(sum / K, se, th.level), se, 0.0, Side::Greater, th.contrast_margin_err);
+  mark_between_runs(c, "the SGDR and step-decay SGD runs");
   c.detail = "mean over " + std::to_string(K) +
              " snapshot pairs of (SGDR - SGD) straight-line test-error barrier, binomial error on the test set";
   return c;

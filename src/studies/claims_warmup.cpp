@@ -144,6 +144,7 @@ ClaimCheck check_warmup_deep_layers(const std::vector<WarmupRun>& runs, const Wa
                                     "permuted examples)";
   }
   set_decision(c, normal_estimate(effect, se, o.level), se, 0.0, Side::Greater, o.margin, gate);
+  mark_between_runs(c, "the large-batch runs with and without warmup");
   c.detail = "deep share of the change over the window (" + std::string(c.numbers["decided_by"]) + "): " + arms.large +
              " " + fmt(deep_share(warmup_changes(*lb, o.decide_by), deep)) + ", " + arms.warmup + " " +
              fmt(deep_share(warmup_changes(*lbw, o.decide_by), deep)) + "; effect = the difference";
@@ -197,6 +198,7 @@ ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs, double level, con
   if (gate.empty() && !(gain_w - z * se_w > 0))
     gate = "warmup's own gain over the large batch (" + fmt(gain_w) + " +- " + fmt(z * se_w) + ") is not significant";
   set_decision(c, normal_estimate(effect, se, level), se, 0.0, Side::Greater, 0.0, gate);
+  mark_between_runs(c, "the large-batch runs with and without FC freezing");
   c.detail = "test accuracy: " + arms.large + " " + fmt(lb->final_test_acc) + ", " + arms.warmup + " " +
              fmt(lbw->final_test_acc) + ", " + arms.freeze + " " + fmt(fr->final_test_acc) +
              "; effect = freeze - large batch";

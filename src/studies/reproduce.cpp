@@ -47,7 +47,9 @@ Plan build_reproduce_plan(const ReproduceConfig& cfg, const ReproduceOptions& op
                   by_id[c.id].push_back(c);
                 }
               std::vector<ClaimCheck> decided;
-              for (const auto& id : order) decided.push_back(seeds > 1 ? aggregate_seeds(by_id[id]) : by_id[id].front());
+              // One seed: claims between separately trained networks cannot be decided (claim_check.h).
+              for (const auto& id : order)
+                decided.push_back(seeds > 1 ? aggregate_seeds(by_id[id]) : single_seed_gate(by_id[id].front()));
               const nlohmann::json checks = attach_controls(decided);
               std::vector<Claim> claims;
               for (const auto& c : checks) claims.push_back(to_report_claim(c));

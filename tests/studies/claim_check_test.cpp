@@ -54,3 +54,29 @@ TEST(Claims, ControlsAttachToTheirClaim) {
   EXPECT_EQ(r.control["verdict"], "inconclusive");
   EXPECT_NO_THROW(claim_json(r));
 }
+
+// A claim between separately trained networks: held within run, inconclusive at one seed (training
+// noise is not in its interval), decided again when seeds are pooled.
+TEST(Claims, BetweenRunClaimsNeedSeeds) {
+  auto make = [](double effect) {
+    ClaimCheck c{"distill", "distill.deep_gain", "gain", Verdict::Inconclusive, {}, ""};
+    set_decision(c, normal_estimate(effect, 0.01), 0.01, 0.0, Side::Greater);
+    mark_between_runs(c, "the distilled and the independent student");
+    return c;
+  };
+  const ClaimCheck one = make(0.15);
+  EXPECT_EQ(one.verdict, Verdict::Held);
+  const ClaimCheck gated = single_seed_gate(one);
+  EXPECT_EQ(gated.verdict, Verdict::Inconclusive);
+  EXPECT_NE(to_json(gated)["reason"].get<std::string>().find("one seed"), std::string::npos);
+  EXPECT_EQ(gated.numbers["decision"]["verdict_within_run"], "held");
+  EXPECT_NEAR(to_json(gated)["effect"].get<double>(), 0.15, 1e-12);  // the estimate is kept
+  // A claim within one run (no mark) is not gated.
+  ClaimCheck within{"sgdr", "sgdr.line_barrier", "barrier", Verdict::Inconclusive, {}, ""};
+  set_decision(within, normal_estimate(0.5, 0.01), 0.01, 0.0, Side::Greater);
+  EXPECT_EQ(single_seed_gate(within).verdict, Verdict::Held);
+  // Pooled over seeds: the spread between seeds decides. Agreeing seeds: held; one seed the
+  // other way: inconclusive.
+  EXPECT_EQ(aggregate_seeds({make(0.15), make(0.16), make(0.14)}).verdict, Verdict::Held);
+  EXPECT_EQ(aggregate_seeds({make(0.15), make(-0.10), make(0.14)}).verdict, Verdict::Inconclusive);
+}
