@@ -31,7 +31,7 @@ const std::vector<std::string>& layouts_of(const std::string& family) {
 
 std::string default_layout(const std::string& family) { return layouts_of(family).front(); }
 
-std::string list_str(const std::vector<int64_t>& v) { return "[" + fmt::format("{}", fmt::join(v, ",")) + "]"; }
+std::string list_str(const std::vector<int64_t>& v) { return fmt::format("[{}]", fmt::join(v, ",")); }
 
 // Checks a spec built in code or read from JSON; `where` prefixes messages ("model", a file).
 void validate(const ModelSpec& s, const std::string& where) {
@@ -70,33 +70,9 @@ std::string arch_string(const ModelSpec& s) {
 }
 
 std::shared_ptr<ProbedModule> make_module(const ModelSpec& s) {
-  if (s.family == "vgg") {
-    VggOptions o;
-    o.layout = s.layout;
-    o.width = s.width;
-    o.batchnorm = s.batchnorm;
-    o.fc_hidden = s.fc_hidden;
-    o.dropout = s.dropout;
-    o.in_channels = s.in_channels;
-    o.image_size = s.image_size;
-    o.num_classes = s.num_classes;
-    return std::make_shared<VggNet>(o);
-  }
-  if (s.family == "resnet") {
-    ResNetOptions o;
-    o.layout = s.layout;
-    o.width = s.width;
-    o.batchnorm = s.batchnorm;
-    o.in_channels = s.in_channels;
-    o.num_classes = s.num_classes;
-    return std::make_shared<ResNet>(o);
-  }
-  MlpOptions o;
-  o.hidden = s.mlp_hidden;
-  o.batchnorm = s.batchnorm;
-  o.in_features = s.in_channels * s.image_size * s.image_size;
-  o.num_classes = s.num_classes;
-  return std::make_shared<Mlp>(o);
+  if (s.family == "vgg") return std::make_shared<VggNet>(s);
+  if (s.family == "resnet") return std::make_shared<ResNet>(s);
+  return std::make_shared<Mlp>(s);
 }
 
 // A torchscript spec as JitNetwork options (input {C, S, S} and classes from the data).
@@ -122,24 +98,61 @@ NetworkPtr build_network(const ModelSpec& s, uint64_t seed) {
                                          s.family == "mlp");
 }
 
+// What a field's JSON value must be, for the message when it is not.
+const char* json_kind(const std::string*) { return "a string"; }
+const char* json_kind(const double*) { return "a number"; }
+const char* json_kind(const bool*) { return "a boolean"; }
+const char* json_kind(const int64_t*) { return "an integer"; }
+const char* json_kind(const std::vector<int64_t>*) { return "a list of integers"; }
+const char* json_kind(const std::vector<std::string>*) { return "a list of strings"; }
+
 template <class T>
-T field(const nlohmann::json& j, const char* key, const char* type) {
+void read_field(const nlohmann::json& j, const char* key, T& out) {
   auto it = j.find(key);
   if (it == j.end()) throw_bad_input(std::string("model_spec: missing field '") + key + "'");
   try {
-    return it->get<T>();
+    out = it->get<T>();
   } catch (const std::exception&) {
-    throw_bad_input(std::string("model_spec: field '") + key + "' must be " + type + ", got " + it->dump());
+    throw_bad_input(std::string("model_spec: field '") + key + "' must be " + json_kind(&out) + ", got " + it->dump());
   }
+}
+
+// The fields every model_spec JSON has, once for writing and reading (f(key, member)). The
+// others are conditional: linear_init only when not "paper" (older specs and their hashes stay
+// as they were), path and probes only for family "torchscript".
+template <class Spec, class F>
+void common_fields(Spec& s, F&& f) {
+  f("family", s.family);
+  f("layout", s.layout);
+  f("width", s.width);
+  f("batchnorm", s.batchnorm);
+  f("fc_hidden", s.fc_hidden);
+  f("dropout", s.dropout);
+  f("init_scale", s.init_scale);
+  f("mlp_hidden", s.mlp_hidden);
+  f("in_channels", s.in_channels);
+  f("image_size", s.image_size);
+  f("num_classes", s.num_classes);
+}
+
+// A key of the [model] table that this spec cannot have: Error(BadInput) naming it and why.
+void reject_keys(ConfigReader& r, std::initializer_list<const char*> keys, const std::string& why) {
+  for (const char* k : keys)
+    if (r.has(k)) throw_bad_input(r.source() + ": key '" + r.path(k) + "': " + why);
+}
+
+// A double in (0, hi]: the reader checks [0, hi], 0 itself is rejected here.
+double positive_double(ConfigReader& r, const char* key, double def, double hi) {
+  const double v = r.get_double(key, def, 0.0, hi);
+  if (!(v > 0)) throw_bad_input(r.source() + ": key '" + r.path(key) + "': must be > 0, got 0");
+  return v;
 }
 
 // [model] family = "torchscript": path (relative = to the config file's folder) and probes;
 // the built-in families' keys are rejected.
 ModelSpec read_torchscript_spec(ConfigReader& r, ModelSpec s) {
-  for (const char* k : {"width", "batchnorm", "fc_hidden", "dropout", "init_scale", "linear_init", "mlp_hidden"})
-    if (r.has(k))
-      throw_bad_input(r.source() + ": key '" + r.path(k) +
-                      "': a torchscript model's architecture comes from its file, it has no such option");
+  reject_keys(r, {"width", "batchnorm", "fc_hidden", "dropout", "init_scale", "linear_init", "mlp_hidden"},
+              "a torchscript model's architecture comes from its file, it has no such option");
   namespace fs = std::filesystem;
   fs::path p = r.get_string("path", "");
   if (p.empty()) throw_bad_input(r.source() + ": key '" + r.path("path") + "': family 'torchscript' needs the .pt file");
@@ -161,38 +174,27 @@ ModelSpec read_model_spec(ConfigReader& r) {
   s.family = r.get_enum("family", s.family, {"vgg", "resnet", "mlp", "torchscript"});
   s.layout = r.get_enum("layout", default_layout(s.family), layouts_of(s.family));
   if (s.family == "torchscript") return read_torchscript_spec(r, s);
-  for (const char* k : {"path", "probes"})
-    if (r.has(k))
-      throw_bad_input(r.source() + ": key '" + r.path(k) + "': only the torchscript family has it (family is '" +
-                      s.family + "')");
-  s.width = r.get_double("width", s.width, 0.0, 16.0);
-  if (!(s.width > 0)) throw_bad_input(r.source() + ": key '" + r.path("width") + "': must be > 0, got 0");
+  const std::string not_here = "(family is '" + s.family + "')";
+  reject_keys(r, {"path", "probes"}, "only the torchscript family has it " + not_here);
+  s.width = positive_double(r, "width", s.width, 16.0);
   s.batchnorm = r.get_bool("batchnorm", s.batchnorm);
   s.fc_hidden = r.get_int_list("fc_hidden", s.fc_hidden, 1, 1 << 20);
   s.dropout = r.get_double("dropout", s.dropout, 0.0, 1.0);
   if (!(s.dropout < 1)) throw_bad_input(r.source() + ": key '" + r.path("dropout") + "': must be < 1, got 1");
-  s.init_scale = r.get_double("init_scale", s.init_scale, 0.0, 100.0);
-  if (!(s.init_scale > 0)) throw_bad_input(r.source() + ": key '" + r.path("init_scale") + "': must be > 0, got 0");
+  s.init_scale = positive_double(r, "init_scale", s.init_scale, 100.0);
   s.linear_init = r.get_enum("linear_init", s.linear_init, {"paper", "kaiming"});
   s.mlp_hidden = r.get_int_list("mlp_hidden", s.mlp_hidden, 1, 1 << 20);
   // Options that the chosen family does not have are rejected rather than silently ignored.
-  if (s.family != "vgg") {
-    for (const char* k : {"fc_hidden", "dropout"})
-      if (r.has(k)) throw_bad_input(r.source() + ": key '" + r.path(k) + "': only the vgg family has it (family is '" + s.family + "')");
-  }
-  if (s.family != "mlp" && r.has("mlp_hidden"))
-    throw_bad_input(r.source() + ": key '" + r.path("mlp_hidden") + "': only the mlp family has it (family is '" + s.family + "')");
-  if (s.family == "mlp" && r.has("width"))
-    throw_bad_input(r.source() + ": key '" + r.path("width") + "': the mlp family has no width multiplier (use mlp_hidden)");
+  if (s.family != "vgg") reject_keys(r, {"fc_hidden", "dropout"}, "only the vgg family has it " + not_here);
+  if (s.family != "mlp") reject_keys(r, {"mlp_hidden"}, "only the mlp family has it " + not_here);
+  if (s.family == "mlp") reject_keys(r, {"width"}, "the mlp family has no width multiplier (use mlp_hidden)");
   validate(s, r.source());
   return s;
 }
 
 nlohmann::json model_spec_to_json(const ModelSpec& s) {
-  nlohmann::json j{{"family", s.family},         {"layout", s.layout},         {"width", s.width},
-                   {"batchnorm", s.batchnorm},   {"fc_hidden", s.fc_hidden},   {"dropout", s.dropout},
-                   {"init_scale", s.init_scale}, {"mlp_hidden", s.mlp_hidden}, {"in_channels", s.in_channels},
-                   {"image_size", s.image_size}, {"num_classes", s.num_classes}};
+  nlohmann::json j = nlohmann::json::object();
+  common_fields(s, [&](const char* key, const auto& v) { j[key] = v; });
   if (s.linear_init != "paper") j["linear_init"] = s.linear_init;  // absent = paper (older specs)
   if (s.family == "torchscript") {  // only here, so built-in specs (and hashes over them) are unchanged
     j["path"] = s.path;
@@ -204,21 +206,11 @@ nlohmann::json model_spec_to_json(const ModelSpec& s) {
 ModelSpec model_spec_from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw_bad_input("model_spec: expected an object, got " + j.dump());
   ModelSpec s;
-  s.family = field<std::string>(j, "family", "a string");
-  s.layout = field<std::string>(j, "layout", "a string");
-  s.width = field<double>(j, "width", "a number");
-  s.batchnorm = field<bool>(j, "batchnorm", "a boolean");
-  s.fc_hidden = field<std::vector<int64_t>>(j, "fc_hidden", "a list of integers");
-  s.dropout = field<double>(j, "dropout", "a number");
-  s.init_scale = field<double>(j, "init_scale", "a number");
-  s.mlp_hidden = field<std::vector<int64_t>>(j, "mlp_hidden", "a list of integers");
-  s.in_channels = field<int64_t>(j, "in_channels", "an integer");
-  s.image_size = field<int64_t>(j, "image_size", "an integer");
-  s.num_classes = field<int64_t>(j, "num_classes", "an integer");
-  if (j.contains("linear_init")) s.linear_init = field<std::string>(j, "linear_init", "a string");
+  common_fields(s, [&](const char* key, auto& v) { read_field(j, key, v); });
+  if (j.contains("linear_init")) read_field(j, "linear_init", s.linear_init);
   if (s.family == "torchscript") {
-    s.path = field<std::string>(j, "path", "a string");
-    if (j.contains("probes")) s.probes = field<std::vector<std::string>>(j, "probes", "a list of strings");
+    read_field(j, "path", s.path);
+    if (j.contains("probes")) read_field(j, "probes", s.probes);
   }
   validate(s, "model_spec");
   return s;

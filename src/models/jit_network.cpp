@@ -14,6 +14,7 @@
 #include "core/archive_io.h"
 #include "core/error.h"
 #include "core/json_io.h"
+#include "models/network_checks.h"
 
 namespace closerlook {
 
@@ -22,20 +23,6 @@ namespace {
 using torch::jit::Graph;
 using torch::jit::Node;
 using torch::jit::Value;
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
 
 // TorchScript errors carry a multi-line script traceback; the first line says where, the last
 // what went wrong.
@@ -230,7 +217,7 @@ JitNetwork::JitNetwork(JitModelOptions opts) : opts_(std::move(opts)), module_(l
   probes_ = opts_.probes.empty() ? available_ : opts_.probes;
   for (const auto& p : probes_)
     if (std::find(available_.begin(), available_.end(), p) == available_.end())
-      throw_bad_input(path + ": probe '" + p + "' is not available (available: " + join(available_) +
+      throw_bad_input(path + ": probe '" + p + "' is not available (available: " + join_names(available_) +
                       "; a probe is a submodule whose forward the model calls exactly once, or a key of probes(x))");
   module_.train(true);
 
@@ -245,14 +232,7 @@ JitNetwork::JitNetwork(JitModelOptions opts) : opts_(std::move(opts)), module_(l
 std::string jit_model_arch(const JitModelOptions& opts) { return JitNetwork(opts).arch(); }
 
 void JitNetwork::check_input(const torch::Tensor& x) const {
-  if (opts_.input_shape.empty()) return;
-  const bool ok = x.defined() && x.dim() == 4 && x.size(1) == opts_.input_shape[0] &&
-                  x.size(2) == opts_.input_shape[1] && x.size(3) == opts_.input_shape[2];
-  if (!ok)
-    throw_bad_input("network '" + arch_ + "': input batch of shape " +
-                    (x.defined() ? shape_str(x.sizes()) : std::string("(undefined)")) + ", expected [N, " +
-                    std::to_string(opts_.input_shape[0]) + ", " + std::to_string(opts_.input_shape[1]) + ", " +
-                    std::to_string(opts_.input_shape[2]) + "]");
+  if (!opts_.input_shape.empty()) check_input_batch(arch_, x, opts_.input_shape, /*accepts_flat=*/false);
 }
 
 torch::Tensor JitNetwork::to_logits(const c10::IValue& out, const char* what) const {
@@ -338,7 +318,7 @@ std::shared_ptr<JitNetwork::ProbeGraph> JitNetwork::probe_graph(const std::vecto
   std::vector<std::string> wanted;
   for (const auto& p : probes)
     if (p != "logits" && std::find(wanted.begin(), wanted.end(), p) == wanted.end()) wanted.push_back(p);
-  const std::string key = join(wanted);
+  const std::string key = join_names(wanted);
   auto it = probe_graphs_.find(key);
   if (it != probe_graphs_.end()) return it->second;
 
@@ -405,7 +385,7 @@ torch::Tensor JitNetwork::forward_probes(const torch::Tensor& x, const std::vect
   for (const auto& p : probes)
     if (std::find(probes_.begin(), probes_.end(), p) == probes_.end())
       throw_bad_input("network '" + arch_ + "' (" + opts_.path + "): unknown probe '" + p +
-                      "' (valid: " + join(probes_) + ")");
+                      "' (valid: " + join_names(probes_) + ")");
   check_input(x);
   const bool want_logits = std::find(probes.begin(), probes.end(), "logits") != probes.end();
   torch::Tensor logits;
@@ -509,12 +489,7 @@ void JitNetwork::load(const std::string& path) {
       if (theirs[i].first != name)
         throw_bad_input(path + ": " + kind + " " + std::to_string(i) + " is '" + theirs[i].first +
                         "', the network expects '" + name + "'; another architecture");
-      if (src.sizes() != dst.sizes())
-        throw_bad_input(path + ": " + kind + " '" + name + "' has shape " + shape_str(src.sizes()) +
-                        ", the network expects " + shape_str(dst.sizes()) + "; another architecture");
-      if (src.scalar_type() != dst.scalar_type())
-        throw_bad_input(path + ": " + kind + " '" + name + "' has dtype " + c10::toString(src.scalar_type()) +
-                        ", the network expects " + c10::toString(dst.scalar_type()));
+      check_same_layout(path, kind, name, src, dst, "; another architecture");
       pairs.emplace_back(dst, src);
     }
     return pairs;

@@ -2,14 +2,14 @@
 
 namespace closerlook {
 
-Mlp::Mlp(const MlpOptions& opt) {
+Mlp::Mlp(const ModelSpec& spec) {
   namespace nn = torch::nn;
   classifier = register_module("classifier", nn::Sequential());
-  int64_t in = opt.in_features, fc = 0;
-  for (int64_t h : opt.hidden) {
+  int64_t in = spec.in_channels * spec.image_size * spec.image_size, fc = 0;
+  for (int64_t h : spec.mlp_hidden) {
     classifier->push_back(nn::Linear(in, h));
     probe_at_.push_back("");
-    if (opt.batchnorm) {
+    if (spec.batchnorm) {
       classifier->push_back(nn::BatchNorm1d(h));
       probe_at_.push_back("");
     }
@@ -18,7 +18,7 @@ Mlp::Mlp(const MlpOptions& opt) {
     names_.push_back(probe_at_.back());
     in = h;
   }
-  classifier->push_back(nn::Linear(in, opt.num_classes));
+  classifier->push_back(nn::Linear(in, spec.num_classes));
   probe_at_.push_back("logits");
   names_.push_back("logits");
 }

@@ -4,19 +4,16 @@
 #include <string>
 #include <vector>
 
+#include "models/model_spec.h"
 #include "models/probed_module.h"
 
 namespace closerlook {
 
-struct MlpOptions {
-  std::vector<int64_t> hidden = {512, 256};
-  bool batchnorm = false;                // Linear -> BatchNorm1d -> ReLU when on
-  int64_t in_features = 1024, num_classes = 10;
-};
-
 class Mlp : public ProbedModule {
  public:
-  explicit Mlp(const MlpOptions& opt);
+  // Uses spec's mlp_hidden, batchnorm (Linear -> BatchNorm1d -> ReLU), in_channels * image_size^2
+  // inputs and num_classes.
+  explicit Mlp(const ModelSpec& spec);
   torch::Tensor forward_probed(const torch::Tensor& x, ProbeRecorder* rec) override;
   std::vector<std::string> probe_names() const override;
 

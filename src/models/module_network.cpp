@@ -5,24 +5,11 @@
 #include "core/atomic_file.h"
 #include "core/archive_io.h"
 #include "core/error.h"
+#include "models/network_checks.h"
 
 namespace closerlook {
 
 namespace {
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
 
 // Reads the tensor stored under dotted `name` (nested archives per submodule, as
 // Module::save writes them). Returns an undefined tensor when any part is missing.
@@ -51,15 +38,7 @@ ModuleNetwork::ModuleNetwork(std::shared_ptr<ProbedModule> module, std::string a
     : module_(std::move(module)), arch_(std::move(arch)), input_shape_(std::move(input_shape)), accepts_flat_(accepts_flat) {}
 
 void ModuleNetwork::check_input(const torch::Tensor& x) const {
-  bool ok = x.defined() && x.dim() == 4 && x.size(1) == input_shape_[0] && x.size(2) == input_shape_[1] &&
-            x.size(3) == input_shape_[2];
-  if (!ok && accepts_flat_ && x.defined() && x.dim() == 2)
-    ok = x.size(1) == input_shape_[0] * input_shape_[1] * input_shape_[2];
-  if (!ok)
-    throw_bad_input("network '" + arch_ + "': input batch of shape " +
-                    (x.defined() ? shape_str(x.sizes()) : std::string("(undefined)")) + ", expected [N, " +
-                    std::to_string(input_shape_[0]) + ", " + std::to_string(input_shape_[1]) + ", " +
-                    std::to_string(input_shape_[2]) + "]");
+  check_input_batch(arch_, x, input_shape_, accepts_flat_);
 }
 
 torch::Tensor ModuleNetwork::forward(const torch::Tensor& x) {
@@ -72,7 +51,7 @@ torch::Tensor ModuleNetwork::forward_probes(const torch::Tensor& x, const std::v
   const auto valid = module_->probe_names();
   for (const auto& p : probes)
     if (std::find(valid.begin(), valid.end(), p) == valid.end())
-      throw_bad_input("network '" + arch_ + "': unknown probe '" + p + "' (valid: " + join(valid) + ")");
+      throw_bad_input("network '" + arch_ + "': unknown probe '" + p + "' (valid: " + join_names(valid) + ")");
   check_input(x);
   ProbeRecorder rec(probes, acts);
   return module_->forward_probed(x, &rec);
@@ -169,12 +148,7 @@ void ModuleNetwork::load(const std::string& path) {
         throw_bad_input(path + ": cannot read tensor '" + name + "': " + first_line(e.what()));
       }
       if (!src.defined()) throw_bad_input(path + ": tensor '" + name + "' is missing");
-      if (src.sizes() != dst.sizes())
-        throw_bad_input(path + ": tensor '" + name + "' has shape " + shape_str(src.sizes()) + ", the network expects " +
-                        shape_str(dst.sizes()));
-      if (src.scalar_type() != dst.scalar_type())
-        throw_bad_input(path + ": tensor '" + name + "' has dtype " + std::string(c10::toString(src.scalar_type())) +
-                        ", the network expects " + c10::toString(dst.scalar_type()));
+      check_same_layout(path, "tensor", name, src, dst);
       pending.push_back({dst, src});
     }
   };

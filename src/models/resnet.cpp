@@ -49,24 +49,24 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
   return torch::relu(out);
 }
 
-ResNet::ResNet(const ResNetOptions& opt) {
-  const Stages st = stages_of(opt.layout);
-  int64_t in = scaled(st.channels[0], opt.width);
-  conv1 = register_module("conv1", conv3x3(opt.in_channels, in, 1, !opt.batchnorm));
-  if (opt.batchnorm) bn1 = register_module("bn1", nn::BatchNorm2d(in));
+ResNet::ResNet(const ModelSpec& spec) {
+  const Stages st = stages_of(spec.layout);
+  int64_t in = scaled(st.channels[0], spec.width);
+  conv1 = register_module("conv1", conv3x3(spec.in_channels, in, 1, !spec.batchnorm));
+  if (spec.batchnorm) bn1 = register_module("bn1", nn::BatchNorm2d(in));
   names_.push_back("stem");
   int64_t block = 0;
   for (size_t s = 0; s < st.channels.size(); ++s) {
-    const int64_t out = scaled(st.channels[s], opt.width);
+    const int64_t out = scaled(st.channels[s], spec.width);
     nn::Sequential layer;
     for (int64_t b = 0; b < st.blocks[s]; ++b) {
-      layer->push_back(BasicBlock(in, out, (b == 0 && s > 0) ? 2 : 1, opt.batchnorm));
+      layer->push_back(BasicBlock(in, out, (b == 0 && s > 0) ? 2 : 1, spec.batchnorm));
       names_.push_back("block" + std::to_string(++block));
       in = out;
     }
     layers_.push_back(register_module("layer" + std::to_string(s + 1), layer));
   }
-  linear = register_module("linear", nn::Linear(in, opt.num_classes));
+  linear = register_module("linear", nn::Linear(in, spec.num_classes));
   names_.push_back("pool");
   names_.push_back("logits");
 }

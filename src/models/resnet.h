@@ -7,16 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "models/model_spec.h"
 #include "models/probed_module.h"
 
 namespace closerlook {
-
-struct ResNetOptions {
-  std::string layout = "resnet20";       // resnet8 | resnet20 | resnet18
-  double width = 1.0;
-  bool batchnorm = true;                 // without BN the convs get a bias instead
-  int64_t in_channels = 3, num_classes = 10;
-};
 
 class BasicBlockImpl : public torch::nn::Module {
  public:
@@ -31,7 +25,8 @@ TORCH_MODULE(BasicBlock);
 
 class ResNet : public ProbedModule {
  public:
-  explicit ResNet(const ResNetOptions& opt);
+  // Uses spec's layout, width, batchnorm (without BN the convs get a bias), in_channels, num_classes.
+  explicit ResNet(const ModelSpec& spec);
   torch::Tensor forward_probed(const torch::Tensor& x, ProbeRecorder* rec) override;
   std::vector<std::string> probe_names() const override;
 

@@ -20,23 +20,23 @@ std::vector<int64_t> vgg_config(const std::string& layout) {
   throw_bad_input("model.layout: unknown VGG layout '" + layout + "' (expected vgg11, vgg13, vgg16 or vgg19)");
 }
 
-VggNet::VggNet(const VggOptions& opt) {
+VggNet::VggNet(const ModelSpec& spec) {
   namespace nn = torch::nn;
   features = register_module("features", nn::Sequential());
-  int64_t channels = opt.in_channels, size = opt.image_size, conv = 0;
-  for (int64_t c : vgg_config(opt.layout)) {
+  int64_t channels = spec.in_channels, size = spec.image_size, conv = 0;
+  for (int64_t c : vgg_config(spec.layout)) {
     if (c == M) {
       features->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2).stride(2)));
       feature_probe_.push_back("");
       size /= 2;
-      CL_CHECK_INPUT(size >= 1, "model: image_size " + std::to_string(opt.image_size) + " is too small for " +
-                                    opt.layout + " (each of its max-pools halves it; it must stay >= 1)");
+      CL_CHECK_INPUT(size >= 1, "model: image_size " + std::to_string(spec.image_size) + " is too small for " +
+                                    spec.layout + " (each of its max-pools halves it; it must stay >= 1)");
       continue;
     }
-    const int64_t out = std::max<int64_t>(1, std::llround(static_cast<double>(c) * opt.width));
+    const int64_t out = std::max<int64_t>(1, std::llround(static_cast<double>(c) * spec.width));
     features->push_back(nn::Conv2d(nn::Conv2dOptions(channels, out, 3).padding(1)));
     feature_probe_.push_back("");
-    if (opt.batchnorm) {
+    if (spec.batchnorm) {
       features->push_back(nn::BatchNorm2d(out));
       feature_probe_.push_back("");
     }
@@ -48,9 +48,9 @@ VggNet::VggNet(const VggOptions& opt) {
 
   classifier = register_module("classifier", nn::Sequential());
   int64_t in = channels * size * size, fc = 0;
-  for (int64_t h : opt.fc_hidden) {
-    if (opt.dropout > 0) {
-      classifier->push_back(nn::Dropout(opt.dropout));
+  for (int64_t h : spec.fc_hidden) {
+    if (spec.dropout > 0) {
+      classifier->push_back(nn::Dropout(spec.dropout));
       classifier_probe_.push_back("");
     }
     classifier->push_back(nn::Linear(in, h));
@@ -60,7 +60,7 @@ VggNet::VggNet(const VggOptions& opt) {
     names_.push_back(classifier_probe_.back());
     in = h;
   }
-  classifier->push_back(nn::Linear(in, opt.num_classes));
+  classifier->push_back(nn::Linear(in, spec.num_classes));
   classifier_probe_.push_back("logits");
   names_.push_back("logits");
 }

@@ -5,18 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "models/model_spec.h"
 #include "models/probed_module.h"
 
 namespace closerlook {
-
-struct VggOptions {
-  std::string layout = "vgg11";          // vgg11 | vgg13 | vgg16 | vgg19 (cfgs A/B/D/E)
-  double width = 1.0;                    // channels = max(1, round(c * width))
-  bool batchnorm = true;                 // conv -> BN -> ReLU
-  std::vector<int64_t> fc_hidden = {512, 512};
-  double dropout = 0.0;                  // a Dropout before each hidden Linear when > 0
-  int64_t in_channels = 1, image_size = 32, num_classes = 10;
-};
 
 // The layout's channel list before the width multiplier; -1 stands for a 2x2 max-pool ("M").
 // Throws Error(BadInput) for an unknown layout.
@@ -24,7 +16,8 @@ std::vector<int64_t> vgg_config(const std::string& layout);
 
 class VggNet : public ProbedModule {
  public:
-  explicit VggNet(const VggOptions& opt);
+  // Uses spec's layout, width, batchnorm, fc_hidden, dropout, in_channels, image_size, num_classes.
+  explicit VggNet(const ModelSpec& spec);
   torch::Tensor forward_probed(const torch::Tensor& x, ProbeRecorder* rec) override;
   std::vector<std::string> probe_names() const override;
 
