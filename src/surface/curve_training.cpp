@@ -143,7 +143,7 @@ class CurveTarget : public TrainTarget {
     auto j = read_json(path);
     auto get = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : NAN; };
     done_.already_done = true;
-    done_.status = j.value("status", std::string("completed"));
+    done_.status = j.contains("status") ? j["status"].get<RunStatus>() : RunStatus::Completed;
     done_.epoch = o_.epochs;
     done_.loss = get("loss");
     done_.nll = get("nll");

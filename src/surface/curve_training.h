@@ -74,7 +74,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CurveTrainOptions, type, bends, epochs, lr, m
                                    seed, fix_start, fix_end, save_every)
 
 struct CurveTrainSummary {
-  std::string status;          // completed | diverged | interrupted
+  RunStatus status = RunStatus::Completed;
   bool already_done = false;   // the folder already held the finished curve
   int64_t epoch = 0;           // epochs completed
   double loss = std::numeric_limits<double>::quiet_NaN();   // last epoch's mean CE + 0.5 wd ||w(t)||^2

@@ -3,6 +3,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,8 @@ inline RunStatus run_status(std::string_view s) {
 
 // Completed or diverged: nothing left to run for this config (an interrupted run resumes).
 inline bool is_finished(RunStatus s) { return s == RunStatus::Completed || s == RunStatus::Diverged; }
+
+inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }  // messages, tests
 
 inline void to_json(nlohmann::json& j, RunStatus s) { j = to_string(s); }
 inline void from_json(const nlohmann::json& j, RunStatus& s) {

@@ -42,7 +42,9 @@ TrainSummary read_train_summary(const std::string& run_dir) {
   nlohmann::json j = read_json(path);
   TrainSummary s;
   try {
-    s.status = j.at("status").get<std::string>();
+    const auto status = parse_run_status(j.at("status").get<std::string>());
+    if (!status) throw_bad_input(path + ": malformed summary (unknown status " + j["status"].dump() + ")");
+    s.status = *status;
     s.epoch = j.value("epoch", int64_t(0));
     s.iter = j.value("iter", int64_t(0));
     s.diverged_iter = j.value("diverged_iter", int64_t(-1));
@@ -52,7 +54,7 @@ TrainSummary read_train_summary(const std::string& run_dir) {
     s.test.accuracy = j.value("test_acc", 0.0);
     s.seconds = j.value("seconds", 0.0);
     for (const auto& c : j.value("checkpoints", nlohmann::json::array()))
-      s.checkpoints.push_back({c.at("tag").get<std::string>(), c.at("iter").get<int64_t>(), c.at("epoch").get<int64_t>()});
+      s.checkpoints.push_back(c.get<CheckpointRecord>());
   } catch (const nlohmann::json::exception& e) {
     throw_bad_input(path + ": malformed summary (" + e.what() + ")");
   }

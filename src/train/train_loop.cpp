@@ -67,10 +67,8 @@ double TrainLoop::seconds_now() const {
 }
 
 nlohmann::json TrainLoop::progress_json() const {
-  nlohmann::json ck = nlohmann::json::array();
-  for (const auto& c : r_.checkpoints) ck.push_back({{"tag", c.tag}, {"iter", c.iter}, {"epoch", c.epoch}});
   nlohmann::json j = target_.progress_extra();
-  j["checkpoints"] = ck;
+  j["checkpoints"] = nlohmann::json(r_.checkpoints);  // [] when none
   j["seconds"] = seconds_now();
   return j;
 }
@@ -84,7 +82,7 @@ void TrainLoop::save_checkpoint(const std::string& tag) {
   if (files_) target_.save(opts_.out_dir, tag, iter_, progress_json());
 }
 
-void TrainLoop::write_summary(const std::string& status) {
+void TrainLoop::write_summary(RunStatus status) {
   r_.status = status;
   r_.iter = iter_;
   r_.epoch = iter_ / ipe_;
@@ -102,8 +100,8 @@ bool TrainLoop::read_window() {
 
 LoopResult TrainLoop::diverge() {
   r_.diverged_iter = iter_;
-  progress_->done("diverged");
-  write_summary("diverged");
+  progress_->done(to_string(RunStatus::Diverged));
+  write_summary(RunStatus::Diverged);
   if (!opts_.quiet)
     std::fprintf(stderr, "training diverged (loss %g) before iteration %lld%s%s\n", r_.last_loss, (long long)iter_,
                  files_ ? "; recorded in " : "", files_ ? (opts_.out_dir + "/summary.json").c_str() : "");
@@ -119,8 +117,8 @@ void TrainLoop::interrupt(int sig) {
   } else {
     where = "the state of epoch " + std::to_string(iter_ / ipe_) + " is in " + last;
   }
-  write_summary("interrupted");
-  progress_->done("interrupted");
+  write_summary(RunStatus::Interrupted);
+  progress_->done(to_string(RunStatus::Interrupted));
   throw Error(ExitCode::Interrupted, std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                                          " at iteration " + std::to_string(iter_) + "; " + where +
                                          ", rerun the same command to resume");
@@ -132,14 +130,14 @@ bool TrainLoop::resume() {
   nlohmann::json progress;
   if (!dir.empty() && target_.load_last(dir, iter_, progress)) {
     for (const auto& c : progress.value("checkpoints", nlohmann::json::array()))
-      r_.checkpoints.push_back({c.at("tag").get<std::string>(), c.at("iter").get<int64_t>(), c.at("epoch").get<int64_t>()});
+      r_.checkpoints.push_back(c.get<CheckpointRecord>());
     seconds_before_ = progress.value("seconds", 0.0);
     CL_CHECK_INPUT(iter_ >= 0 && iter_ <= total_, state_path(dir, "last") + ": iteration " + std::to_string(iter_) +
                                                       " is outside this run (" + std::to_string(total_) +
                                                       " iterations)");
     if (iter_ == total_ && target_.finished(dir)) {
       r_.already_done = true;
-      r_.status = "completed";
+      r_.status = RunStatus::Completed;
       r_.iter = iter_;
       r_.epoch = iter_ / ipe_;
       r_.seconds = seconds_before_;
@@ -188,7 +186,7 @@ LoopResult TrainLoop::run() {
   for (int64_t epoch = iter_ / ipe_; epoch < opts_.epochs; ++epoch) {
     if (opts_.stop_after_epochs > 0 && epoch >= opts_.stop_after_epochs) {
       progress.done("stopped");
-      write_summary("interrupted");
+      write_summary(RunStatus::Interrupted);
       return r_;
     }
     const auto epoch_start = clock();
@@ -257,7 +255,7 @@ LoopResult TrainLoop::run() {
       for (const auto& c : r_.checkpoints) seen |= c.tag == tag;
       if (!seen) save_checkpoint(tag);
     }
-  write_summary("completed");
+  write_summary(RunStatus::Completed);
   return r_;
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "models/network.h"
+#include "train/run_status.h"
 
 namespace closerlook {
 
@@ -50,6 +51,8 @@ struct CheckpointRecord {
   std::string tag;
   int64_t iter = 0, epoch = 0;
 };
+// {"tag", "iter", "epoch"}: the progress record of a state file and summary.json's checkpoints.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CheckpointRecord, tag, iter, epoch)
 
 // One minibatch's forward + backward.
 struct StepLoss {
@@ -74,7 +77,7 @@ struct EpochResult {
 };
 
 struct LoopResult {
-  std::string status;          // completed | diverged | interrupted
+  RunStatus status = RunStatus::Completed;
   bool already_done = false;   // the folder already held the finished result (nothing ran)
   int64_t iter = 0, epoch = 0; // position reached (epoch = iter / iterations per epoch)
   int64_t diverged_iter = -1;
@@ -155,7 +158,7 @@ class TrainLoop {
  private:
   bool resume();                          // true when the folder already holds the finished result
   void save_checkpoint(const std::string& tag);
-  void write_summary(const std::string& status);
+  void write_summary(RunStatus status);
   bool read_window();                     // one host sync; false when the window's loss is not finite
   LoopResult diverge();
   [[noreturn]] void interrupt(int sig);

@@ -57,8 +57,11 @@ EvalResult eval_from_json(const nlohmann::json& j) {
 
 nlohmann::json TrainSummary::to_json() const {
   nlohmann::json ck = nlohmann::json::array();
-  for (const auto& c : checkpoints)
-    ck.push_back({{"tag", c.tag}, {"iter", c.iter}, {"epoch", c.epoch}, {"path", "checkpoints/" + c.tag + ".pt"}});
+  for (const auto& c : checkpoints) {
+    nlohmann::json cj = c;
+    cj["path"] = "checkpoints/" + c.tag + ".pt";
+    ck.push_back(std::move(cj));
+  }
   nlohmann::json j = {{"status", status},
                       {"epoch", epoch},
                       {"iter", iter},
@@ -233,15 +236,9 @@ class NetworkTarget : public TrainTarget {
   }
   TrainSummary summary(const LoopResult& r) const {
     TrainSummary S;
-    S.status = r.status;
-    S.already_done = r.already_done;
-    S.iter = r.iter;
-    S.epoch = r.epoch;
-    S.diverged_iter = r.diverged_iter;
+    static_cast<LoopResult&>(S) = r;
     S.train = train_;
     S.test = test_;
-    S.checkpoints = r.checkpoints;
-    S.seconds = r.seconds;
     return S;
   }
 

@@ -39,15 +39,11 @@ struct RunOptions {
   DataParallelHooks* data_parallel = nullptr;
 };
 
-struct TrainSummary {
-  std::string status;                  // completed | diverged | interrupted
-  bool already_done = false;           // the folder already held a finished run of this config
-  int64_t iter = 0, epoch = 0;         // position reached
-  int64_t diverged_iter = -1;
+// The loop's result (status, position, checkpoints, seconds; last_loss is not recorded) and the
+// network's metrics.
+struct TrainSummary : LoopResult {
   EvalResult train, test;              // after the last completed epoch
-  std::vector<CheckpointRecord> checkpoints;
-  double seconds = 0;                  // training time over all sessions of this run
-  nlohmann::json to_json() const;
+  nlohmann::json to_json() const;      // summary.json (train/run_dir.h); read_train_summary reads it
 };
 
 struct TrainInputs {

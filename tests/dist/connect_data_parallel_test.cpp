@@ -70,7 +70,7 @@ TEST(DistChild, Connect) {
   ConnectJob job = connect_job(env_or("CL_TEST_DIR", ""), env_or("CL_TEST_OUT", ""));
   job.data_parallel = &dp;
   auto s = run_connect(job);
-  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.status, RunStatus::Completed);
   if (!s.already_done) EXPECT_EQ(dp.steps_reduced(), 3 * 5);  // one gradient all-reduce per step
 }
 
@@ -82,10 +82,10 @@ TEST(ConnectDataParallel, TwoProcessesMatchOneProcessOnTheSameGlobalBatch) {
     std::ofstream(cfg) << endpoint_config(seed);
     RunOptions o;
     o.quiet = true;
-    ASSERT_EQ(run_training(load_train_config(cfg), dir + "/" + name, o).status, "completed");
+    ASSERT_EQ(run_training(load_train_config(cfg), dir + "/" + name, o).status, RunStatus::Completed);
   }
   const std::string single = dir + "/single", dist = dir + "/dist";
-  ASSERT_EQ(run_connect(connect_job(dir, single)).status, "completed");
+  ASSERT_EQ(run_connect(connect_job(dir, single)).status, RunStatus::Completed);
   auto cs = run_ranks("DistChild.Connect", "connect", 2, dir, {{"CL_TEST_DIR", dir}, {"CL_TEST_OUT", dist}});
   for (const auto& c : cs) ASSERT_EQ(c.status, 0) << describe(cs);
 

@@ -75,7 +75,7 @@ std::string single_process_run(const std::string& dir, const std::string& config
   RunOptions opts;
   opts.quiet = true;
   auto s = run_training(load_train_config(config), out, opts);
-  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.status, RunStatus::Completed);
   return out;
 }
 
@@ -90,9 +90,9 @@ TEST(DistChild, Train) {
   opts.quiet = true;
   opts.data_parallel = &dp;
   auto s = run_training(load_train_config(env_or("CL_TEST_CONFIG", "")), env_or("CL_TEST_OUT", ""), opts);
-  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.status, RunStatus::Completed);
   if (!s.already_done) EXPECT_EQ(dp.steps_reduced(), s.iter);  // one gradient all-reduce per step
-  std::printf("rank %d: %s, %lld iterations, test acc %.3f\n", comm->rank(), s.status.c_str(), (long long)s.iter,
+  std::printf("rank %d: %s, %lld iterations, test acc %.3f\n", comm->rank(), to_string(s.status), (long long)s.iter,
               s.test.accuracy);
 }
 

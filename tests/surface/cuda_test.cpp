@@ -212,8 +212,8 @@ TEST(SurfaceCuda, CurveTrainingMatchesCpu) {
   const std::string dir = temp_dir("curve");
   auto sc = train_curve(cc, wc, data.train, aug, torch::kCPU, opts, "", true);
   auto sg = train_curve(cg, wg, data.train, aug, torch::kCUDA, opts, dir, true);
-  ASSERT_EQ(sc.status, "completed");
-  ASSERT_EQ(sg.status, "completed");
+  ASSERT_EQ(sc.status, RunStatus::Completed);
+  ASSERT_EQ(sg.status, RunStatus::Completed);
   ASSERT_TRUE(cg.bends().is_cuda());
   EXPECT_TRUE(cg.bend(0).cpu().equal(cc.bend(0)));  // fixed endpoints stay exact on the device
   EXPECT_TRUE(cg.bend(2).cpu().equal(cc.bend(2)));

@@ -87,7 +87,7 @@ Golden run_a(const std::string& dir) {
   o.weight_decay = 1e-3;
   o.seed = 3;
   auto s = train_curve(curve, work, data.train, AugmentSpec{}, torch::kCPU, o, dir, true);
-  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.status, RunStatus::Completed);
   return record(curve, dir);
 }
 
@@ -114,7 +114,7 @@ Golden run_b(const std::string& dir) {
   aug.pad = 1;
   aug.flip = true;
   auto s = train_curve(curve, work, data.train, aug, torch::kCPU, o, dir, true);
-  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.status, RunStatus::Completed);
   return record(curve, dir);
 }
 

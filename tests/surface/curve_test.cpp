@@ -203,7 +203,7 @@ TEST(CurveTraining, EndpointsFixedAndLossDecreases) {
   auto start0 = curve.bend(0).clone(), end0 = curve.bend(2).clone(), mid0 = curve.bend(1).clone();
   const double before = f.mean_curve_nll(curve);
   auto sum = train_curve(curve, f.work, f.data.train, AugmentSpec{}, torch::kCPU, f.opts, "", true);
-  EXPECT_EQ(sum.status, "completed");
+  EXPECT_EQ(sum.status, RunStatus::Completed);
   EXPECT_EQ(sum.epoch, 4);
   EXPECT_TRUE(curve.bend(0).equal(start0));
   EXPECT_TRUE(curve.bend(2).equal(end0));
@@ -217,7 +217,7 @@ TEST(CurveTraining, ResumeIsExact) {
   const auto dir_full = temp_dir("curve_full"), dir_split = temp_dir("curve_split");
   auto c_full = f.line_curve();
   auto s_full = train_curve(c_full, f.work, f.data.train, AugmentSpec{}, torch::kCPU, f.opts, dir_full, true);
-  EXPECT_EQ(s_full.status, "completed");
+  EXPECT_EQ(s_full.status, RunStatus::Completed);
 
   // Interrupted after 2 of 4 epochs, then resumed from checkpoints/last.state.pt by a new session
   // that starts from a fresh straight-line curve.
@@ -225,11 +225,11 @@ TEST(CurveTraining, ResumeIsExact) {
   auto first = f.opts;
   first.stop_after = 2;
   auto s1 = train_curve(c_split, f.work, f.data.train, AugmentSpec{}, torch::kCPU, first, dir_split, true);
-  EXPECT_EQ(s1.status, "interrupted");
+  EXPECT_EQ(s1.status, RunStatus::Interrupted);
   EXPECT_EQ(s1.epoch, 2);
   auto c_resumed = f.line_curve();
   auto s2 = train_curve(c_resumed, f.work, f.data.train, AugmentSpec{}, torch::kCPU, f.opts, dir_split, true);
-  EXPECT_EQ(s2.status, "completed");
+  EXPECT_EQ(s2.status, RunStatus::Completed);
   EXPECT_EQ(s2.epoch, 4);
   EXPECT_TRUE(c_resumed.bends().equal(c_full.bends())) << "resumed curve differs from the uninterrupted one";
   EXPECT_EQ(read_jsonl(dir_split + "/metrics.jsonl").size(), 4u);

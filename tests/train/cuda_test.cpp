@@ -179,8 +179,8 @@ TEST(TrainCuda, ShortTrainingRunMatchesCpu) {
   og.device = torch::kCUDA;
   const TrainSummary sc = run_training(cfg, dc, oc);
   const TrainSummary sg = run_training(cfg, dg, og);
-  ASSERT_EQ(sc.status, "completed");
-  ASSERT_EQ(sg.status, "completed");
+  ASSERT_EQ(sc.status, RunStatus::Completed);
+  ASSERT_EQ(sg.status, RunStatus::Completed);
   EXPECT_EQ(sg.iter, sc.iter);
   EXPECT_NEAR(sg.train.loss, sc.train.loss, 2e-3 * std::max(1.0, sc.train.loss));
   EXPECT_NEAR(sg.test.loss, sc.test.loss, 2e-3 * std::max(1.0, sc.test.loss));

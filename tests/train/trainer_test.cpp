@@ -75,7 +75,7 @@ TEST(Trainer, LearnsAndWritesRunFolder) {
   const double loss0 = evaluate(net, f.train, torch::kCPU).loss;
   const auto dir = fresh_dir("learns");
   auto s = f.run(net, dir);
-  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.status, RunStatus::Completed);
   EXPECT_EQ(s.iter, 20);
   auto rows = read_jsonl(dir + "/metrics.jsonl");
   ASSERT_EQ(rows.size(), 4u);
@@ -206,7 +206,7 @@ TEST_P(TrainerResume, InterruptedRunResumesBitIdentical) {
   torch::manual_seed(12345);  // disturb the global generator: resume must restore it
   TinyNet b2(8);              // different initial weights: resume must restore them
   auto s = f.run(b2, dir_b);
-  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.status, RunStatus::Completed);
   EXPECT_TRUE(same_tensors(state_of(a), state_of(b2)));
   auto ra = read_jsonl(dir_a + "/metrics.jsonl"), rb = read_jsonl(dir_b + "/metrics.jsonl");
   ASSERT_EQ(ra.size(), rb.size());
@@ -225,7 +225,7 @@ TEST(Trainer, DivergenceEndsCleanly) {
   TinyNet net(4);
   const auto dir = fresh_dir("diverge");
   auto s = f.run(net, dir);
-  EXPECT_EQ(s.status, "diverged");
+  EXPECT_EQ(s.status, RunStatus::Diverged);
   EXPECT_GE(s.diverged_iter, 1);
   auto sum = read_json(dir + "/summary.json");
   EXPECT_EQ(sum["status"], "diverged");
@@ -249,7 +249,7 @@ TEST(Trainer, DistillationWithAlphaZeroEqualsPlainTraining) {
   TinyNet c(9);
   const auto d3 = fresh_dir("kd9");
   auto s = f.run(c, d3, &teacher);
-  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.status, RunStatus::Completed);
   EXPECT_FALSE(same_tensors(state_of(a), state_of(c)));
   EXPECT_TRUE(same_tensors(teacher_before, state_of(teacher)));
   EXPECT_FALSE(teacher.is_training());
