@@ -45,6 +45,13 @@ void mark_between_runs(ClaimCheck& c, const std::string& compared) {
     c.numbers["decision"]["between_runs"] = compared;
 }
 
+ClaimCheck as_control(ClaimCheck c, const std::string& arm) {
+  c.control_of = c.id;
+  c.id += ".control";
+  c.text = "Control (" + arm + "): " + c.text;
+  return c;
+}
+
 ClaimCheck single_seed_gate(const ClaimCheck& c) {
   if (!c.numbers.is_object() || !c.numbers.contains("decision")) return c;
   const auto& d = c.numbers["decision"];

@@ -40,6 +40,9 @@ void set_decision(ClaimCheck& c, const Estimate& e, double within_se, double nul
 // that reason. Pooled over seeds (aggregate_seeds: t over seeds), training noise is in the
 // interval and the claim is decided.
 void mark_between_runs(ClaimCheck& c, const std::string& compared);
+// The check `c` applied to a control arm, as that claim's control: id "<id>.control",
+// control_of = the claim's id, the claim's text prefixed with "Control (<arm>): ".
+ClaimCheck as_control(ClaimCheck c, const std::string& arm);
 ClaimCheck single_seed_gate(const ClaimCheck& c);
 
 // summary.json / claims.json object: study, id, claim, verdict, numbers, detail, and effect,

@@ -201,11 +201,4 @@ ClaimCheck check_distill_deep_gain(const DistillEvidence& e, const DistillThresh
   return c;
 }
 
-ClaimCheck as_control(ClaimCheck c, const std::string& arm) {
-  c.control_of = c.id;
-  c.id += ".control";
-  c.text = "Control (" + arm + "): " + c.text;
-  return c;
-}
-
 }  // namespace closerlook

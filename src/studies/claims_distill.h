@@ -70,8 +70,4 @@ ClaimCheck check_distill_deep_gain(const DistillEvidence& e, const DistillThresh
 // its accuracy, interval and chance.
 std::string distill_not_learned(const DistillEvidence& e, double level);
 
-// A check turned into the negative control of its claim: id "<id>.control", control_of = id,
-// the text prefixed with what the control arm is.
-ClaimCheck as_control(ClaimCheck c, const std::string& arm);
-
 }  // namespace closerlook

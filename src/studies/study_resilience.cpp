@@ -35,16 +35,6 @@ std::vector<ModeDef> mode_defs(const ReproduceConfig& cfg) {
   return out;
 }
 
-// The number of test examples behind a profile's test errors (settings.test_examples, written by
-// surface/path_eval.cpp); NaN for a profile without it (older files).
-double test_examples(const Profile& p) {
-  const auto& s = p.settings;
-  return s.is_object() && s.contains("test_examples") && s["test_examples"].is_number() &&
-                 s["test_examples"].get<double>() > 0
-             ? s["test_examples"].get<double>()
-             : NAN;
-}
-
 }  // namespace
 
 std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
@@ -104,7 +94,7 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
                   Profile p = read_profile(cj);
                   mc.t = p.t;
                   mc.test_err = p.column("te_err");
-                  mc.n_test = test_examples(p);
+                  mc.n_test = p.test_examples();
                   LineSeries s{"G-" + i.key, p.t, {}};
                   for (double e : mc.test_err) s.y.push_back(100.0 * (1.0 - e));
                   s.group = i.key;
@@ -176,7 +166,7 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
                   Profile p = read_profile(lj);
                   mc.t = p.t;
                   mc.test_err = p.column("te_err");
-                  mc.n_test = test_examples(p);
+                  mc.n_test = p.test_examples();
                 }
                 lines.push_back(mc);
               }

@@ -29,16 +29,6 @@ std::vector<int64_t> cycle_ends(int64_t t0, int64_t tmult, int64_t epochs) {
   return ends;
 }
 
-// The number of test examples behind a profile's test errors (settings.test_examples, written by
-// surface/path_eval.cpp); NaN for a profile without it.
-double test_examples(const Profile& p) {
-  const auto& s = p.settings;
-  return s.is_object() && s.contains("test_examples") && s["test_examples"].is_number() &&
-                 s["test_examples"].get<double>() > 0
-             ? s["test_examples"].get<double>()
-             : NAN;
-}
-
 // The plane evidence of the last pair: grid, the projected iterates of epochs e_a..e_b, the curve.
 PlaneTrajectory plane_trajectory(const std::string& name, const std::string& plane_dir, const std::string& curve_dir,
                                  int64_t e_a, int64_t e_b) {
@@ -78,7 +68,7 @@ PairProfile pair_profile(const std::string& name, const std::string& line_dir, c
     p.t = l.t;
     p.line_train_loss = l.column("tr_nll");
     p.line_test_err = l.column("te_err");
-    p.n_test = test_examples(l);
+    p.n_test = l.test_examples();
   }
   const std::string cj = curve_dir.empty() ? "" : curve_dir + "/curve.json";
   if (!cj.empty() && file_exists(cj)) {
@@ -86,7 +76,7 @@ PairProfile pair_profile(const std::string& name, const std::string& line_dir, c
     if (p.t.empty()) p.t = c.t;
     p.curve_train_loss = c.column("tr_nll");
     p.curve_test_err = c.column("te_err");
-    if (!std::isfinite(p.n_test)) p.n_test = test_examples(c);
+    if (!std::isfinite(p.n_test)) p.n_test = c.test_examples();
   }
   return p;
 }
@@ -301,16 +291,11 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
               std::vector<PairProfile> cosine, sgd;
               for (const auto& [name, id] : cos_lines) cosine.push_back(pair_profile(name, ctx.dep(id), ""));
               for (const auto& p : pairs) sgd.push_back(pair_profile(p.name, ctx.dep(p.sgd_line), ""));
-              auto as_control = [](ClaimCheck k) {
-                k.control_of = k.id;
-                k.id += ".control";
-                k.text = "Control (cosine annealing without restart in place of SGDR): " + k.text;
-                return k;
-              };
+              const std::string arm = "cosine annealing without restart in place of SGDR";
               std::vector<ClaimCheck> all = read_claims_file(ctx.dep(analysis));
-              all.push_back(as_control(check_sgdr_line_barrier(cosine, th)));
-              all.push_back(as_control(check_sgdr_vs_sgd_barrier(cosine, sgd, th)));
-              all.push_back(as_control(check_sgdr_vs_sgd_barrier_err(cosine, sgd, th)));
+              all.push_back(as_control(check_sgdr_line_barrier(cosine, th), arm));
+              all.push_back(as_control(check_sgdr_vs_sgd_barrier(cosine, sgd, th), arm));
+              all.push_back(as_control(check_sgdr_vs_sgd_barrier_err(cosine, sgd, th), arm));
               write_claims_file(ctx.dir, all);
             }});
   return controls;

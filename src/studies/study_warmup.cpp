@@ -351,15 +351,10 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
               arms.warmup = cids[1].name;
               arms.freeze = cids[2].name;
               arms.small = "";  // the small-batch contrast is not part of the control
-              auto as_control = [](ClaimCheck k) {
-                k.control_of = k.id;
-                k.id += ".control";
-                k.text = "Control (large batch at a stable LR: no instability for warmup or freezing to cure): " + k.text;
-                return k;
-              };
+              const std::string arm = "large batch at a stable LR: no instability for warmup or freezing to cure";
               std::vector<ClaimCheck> all = read_claims_file(ctx.dep(analysis));
-              all.push_back(as_control(check_warmup_deep_layers(runs, check_options(*c), arms)));
-              all.push_back(as_control(check_fc_freeze(runs, c->claims.level, arms)));
+              all.push_back(as_control(check_warmup_deep_layers(runs, check_options(*c), arms), arm));
+              all.push_back(as_control(check_fc_freeze(runs, c->claims.level, arms), arm));
               write_claims_file(ctx.dir, all);
             }});
   return controls;

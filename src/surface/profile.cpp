@@ -61,6 +61,14 @@ std::vector<double> Profile::column(const std::string& key) const {
   return out;
 }
 
+double Profile::test_examples() const {
+  const auto& s = settings;
+  return s.is_object() && s.contains("test_examples") && s["test_examples"].is_number() &&
+                 s["test_examples"].get<double>() > 0
+             ? s["test_examples"].get<double>()
+             : std::nan("");
+}
+
 double Profile::length() const {
   double s = 0;
   for (double d : dl) s += d;

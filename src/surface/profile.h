@@ -25,6 +25,9 @@ struct Profile {
   nlohmann::json settings;          // how it was computed (inputs, eval settings, ...)
 
   std::vector<double> column(const std::string& key) const;
+  // The number of test examples behind the test errors (settings.test_examples, written by
+  // surface/path_eval.cpp); NaN for a profile without it (older files).
+  double test_examples() const;
   double length() const;
   // Summary statistics per metric plus barrier heights per unit segment [k, k+1].
   nlohmann::json summary() const;
