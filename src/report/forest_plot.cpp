@@ -81,14 +81,15 @@ std::string forest_plot_svg(const json& claims) {
   }
   if (rows.empty()) return "";
 
-  const double label_w = 230, plot_w = 420, pad = 16, row_h = 46, top = 30;
+  const double label_w = 290, plot_w = 420, pad = 16, row_h = 46, top = 44;
   const double width = label_w + plot_w + 2 * pad, height = top + row_h * rows.size() + 12;
   std::ostringstream s;
   s << "<svg class=\"forest\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " << width << ' ' << height
     << "\" width=\"" << width << "\" height=\"" << height << "\" role=\"img\" aria-label=\"forest plot of the claims\">\n"
-    << "<text x=\"" << pad << "\" y=\"18\" font-size=\"12\" fill=\"#444\">effect and " 
-    << "interval per claim (own axis per row); dashed: the null; shaded: the claimed side; "
-    << "hollow: negative control</text>\n";
+    << "<text x=\"" << pad << "\" y=\"16\" font-size=\"12\" fill=\"#444\">Effect and interval of each claim, "
+    << "each row on its own axis (units differ).</text>\n<text x=\"" << pad
+    << "\" y=\"32\" font-size=\"12\" fill=\"#444\">Dashed: the null; shaded: the claimed side; hollow dot: the "
+    << "negative control; arrow: an unbounded end.</text>\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     const double y0 = top + row_h * i, yc = y0 + row_h / 2;
@@ -109,7 +110,7 @@ std::string forest_plot_svg(const json& claims) {
     };
     if (i % 2 == 0)
       s << "<rect x=\"0\" y=\"" << y0 << "\" width=\"" << width << "\" height=\"" << row_h << "\" fill=\"#f6f7f9\"/>\n";
-    s << "<text x=\"" << pad << "\" y=\"" << yc + 4 << "\" font-size=\"12\" fill=\"" << colour(r.verdict) << "\">"
+    s << "<text x=\"" << pad << "\" y=\"" << yc + 4 << "\" font-size=\"11.5\" fill=\"" << colour(r.verdict) << "\">"
       << esc(r.label) << " (" << esc(r.verdict) << ")</text>\n";
     if (std::isfinite(r.null_value)) {
       const double xn = X(r.null_value);

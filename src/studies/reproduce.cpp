@@ -102,6 +102,20 @@ std::string format_claims_table(const std::string& out_dir) {
     char line[64];
     std::snprintf(line, sizeof(line), "  %-13s %-11s ", c.value("verdict", "").c_str(), c.value("study", "").c_str());
     o << line << c.value("claim", "") << "\n      " << c.value("detail", "") << "\n";
+    // The decision in one line: effect [interval] vs null, and the control's verdict.
+    auto num = [](const nlohmann::json& v, const char* open) {
+      if (!v.is_number()) return std::string(open);
+      char b[32];
+      std::snprintf(b, sizeof(b), "%.4g", v.get<double>());
+      return std::string(b);
+    };
+    if (c.contains("effect") && c["effect"].is_number()) {
+      const auto iv = c.value("interval", nlohmann::json::array({nullptr, nullptr}));
+      o << "      effect " << num(c["effect"], "?") << " [" << num(iv[0], "-inf") << ", " << num(iv[1], "inf")
+        << "] vs null " << num(c.value("null", nlohmann::json()), "?");
+      if (c.contains("control")) o << "; control: " << c["control"].value("verdict", "?");
+      o << "\n      " << c.value("reason", "") << "\n";
+    }
   }
   return o.str();
 }
