@@ -114,7 +114,7 @@ CurveTrainSummary run_connect(const ConnectJob& job) {
   CurveTrainSummary sum = train_curve(curve, work, data.train, augment_for(spec), job.device, job.curve, job.out_dir,
                                       job.quiet, job.data_parallel);
 
-  if (writer && run_status(sum.status) == RunStatus::Completed) {
+  if (writer && sum.status == RunStatus::Completed) {
     // Each bend as an ordinary network (usable by plane --project, Python, ...), with BN
     // statistics recalibrated on up to 10k training examples so that the file works as is.
     BnRecalibrationOptions bo;

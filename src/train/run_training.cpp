@@ -39,26 +39,7 @@ class LoaderBatchSource : public BatchSource {
 
 TrainSummary read_train_summary(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / "summary.json").string();
-  nlohmann::json j = read_json(path);
-  TrainSummary s;
-  try {
-    const auto status = parse_run_status(j.at("status").get<std::string>());
-    if (!status) throw_bad_input(path + ": malformed summary (unknown status " + j["status"].dump() + ")");
-    s.status = *status;
-    s.epoch = j.value("epoch", int64_t(0));
-    s.iter = j.value("iter", int64_t(0));
-    s.diverged_iter = j.value("diverged_iter", int64_t(-1));
-    s.train.loss = j.value("train_loss", 0.0);
-    s.train.accuracy = j.value("train_acc", 0.0);
-    s.test.loss = j.value("test_loss", 0.0);
-    s.test.accuracy = j.value("test_acc", 0.0);
-    s.seconds = j.value("seconds", 0.0);
-    for (const auto& c : j.value("checkpoints", nlohmann::json::array()))
-      s.checkpoints.push_back(c.get<CheckpointRecord>());
-  } catch (const nlohmann::json::exception& e) {
-    throw_bad_input(path + ": malformed summary (" + e.what() + ")");
-  }
-  return s;
+  return TrainSummary::from_json(read_json(path), path);
 }
 
 TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, const RunOptions& opts) {

@@ -55,6 +55,21 @@ EvalResult eval_from_json(const nlohmann::json& j) {
 
 }  // namespace
 
+namespace {
+// summary.json's numbers (key, member), once for writing and reading; status, checkpoints and
+// diverged_iter (only when >= 0) around them.
+template <class S, class F>
+void summary_numbers(S& s, F&& f) {
+  f("epoch", s.epoch);
+  f("iter", s.iter);
+  f("train_loss", s.train.loss);
+  f("train_acc", s.train.accuracy);
+  f("test_loss", s.test.loss);
+  f("test_acc", s.test.accuracy);
+  f("seconds", s.seconds);
+}
+}  // namespace
+
 nlohmann::json TrainSummary::to_json() const {
   nlohmann::json ck = nlohmann::json::array();
   for (const auto& c : checkpoints) {
@@ -62,17 +77,25 @@ nlohmann::json TrainSummary::to_json() const {
     cj["path"] = "checkpoints/" + c.tag + ".pt";
     ck.push_back(std::move(cj));
   }
-  nlohmann::json j = {{"status", status},
-                      {"epoch", epoch},
-                      {"iter", iter},
-                      {"train_loss", train.loss},
-                      {"train_acc", train.accuracy},
-                      {"test_loss", test.loss},
-                      {"test_acc", test.accuracy},
-                      {"seconds", seconds},
-                      {"checkpoints", ck}};
+  nlohmann::json j = {{"status", status}, {"checkpoints", ck}};
+  summary_numbers(*this, [&](const char* key, const auto& v) { j[key] = v; });
   if (diverged_iter >= 0) j["diverged_iter"] = diverged_iter;
   return j;
+}
+
+TrainSummary TrainSummary::from_json(const nlohmann::json& j, const std::string& where) {
+  TrainSummary s;
+  try {
+    const auto status = parse_run_status(j.at("status").get<std::string>());
+    if (!status) throw_bad_input(where + ": malformed summary (unknown status " + j["status"].dump() + ")");
+    s.status = *status;
+    summary_numbers(s, [&](const char* key, auto& v) { v = j.value(key, std::decay_t<decltype(v)>{}); });
+    s.diverged_iter = j.value("diverged_iter", int64_t(-1));
+    for (const auto& c : j.value("checkpoints", nlohmann::json::array())) s.checkpoints.push_back(c.get<CheckpointRecord>());
+  } catch (const nlohmann::json::exception& e) {
+    throw_bad_input(where + ": malformed summary (" + e.what() + ")");
+  }
+  return s;
 }
 
 std::vector<std::string> frozen_parameter_names(Network& net, const std::vector<std::string>& prefixes) {

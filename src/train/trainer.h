@@ -43,7 +43,10 @@ struct RunOptions {
 // network's metrics.
 struct TrainSummary : LoopResult {
   EvalResult train, test;              // after the last completed epoch
-  nlohmann::json to_json() const;      // summary.json (train/run_dir.h); read_train_summary reads it
+  nlohmann::json to_json() const;      // summary.json (train/run_dir.h)
+  // The inverse (fields absent from older files read as 0; Error(BadInput) prefixed by `where`
+  // for a malformed one).
+  static TrainSummary from_json(const nlohmann::json& j, const std::string& where);
 };
 
 struct TrainInputs {
