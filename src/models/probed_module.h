@@ -32,6 +32,17 @@ inline void probe(ProbeRecorder* rec, const std::string& name, const torch::Tens
   if (rec) rec->record(name, t);
 }
 
+// Runs the chain `seq`, recording the output of module i under probe_at[i] when that is not "".
+torch::Tensor forward_chain(torch::nn::Sequential& seq, const std::vector<std::string>& probe_at, torch::Tensor x,
+                            ProbeRecorder* rec);
+
+// The FC head of VGG's classifier and of the MLP, appended to `seq`: per hidden width
+// [Dropout(dropout) when > 0] Linear [BatchNorm1d when batchnorm] ReLU, probe "fc<k>" after the
+// ReLU; then Linear to num_classes, probe "logits". probe_at gets one entry per module (see
+// forward_chain), names the probe names in order.
+void append_fc_head(torch::nn::Sequential& seq, std::vector<std::string>& probe_at, std::vector<std::string>& names,
+                    int64_t in, const std::vector<int64_t>& hidden, double dropout, bool batchnorm, int64_t num_classes);
+
 class ProbedModule : public torch::nn::Module {
  public:
   // Returns the logits; records probe points into `rec` when it is not null.

@@ -47,40 +47,13 @@ VggNet::VggNet(const ModelSpec& spec) {
   }
 
   classifier = register_module("classifier", nn::Sequential());
-  int64_t in = channels * size * size, fc = 0;
-  for (int64_t h : spec.fc_hidden) {
-    if (spec.dropout > 0) {
-      classifier->push_back(nn::Dropout(spec.dropout));
-      classifier_probe_.push_back("");
-    }
-    classifier->push_back(nn::Linear(in, h));
-    classifier_probe_.push_back("");
-    classifier->push_back(nn::ReLU(nn::ReLUOptions(/*inplace=*/true)));
-    classifier_probe_.push_back("fc" + std::to_string(++fc));
-    names_.push_back(classifier_probe_.back());
-    in = h;
-  }
-  classifier->push_back(nn::Linear(in, spec.num_classes));
-  classifier_probe_.push_back("logits");
-  names_.push_back("logits");
+  append_fc_head(classifier, classifier_probe_, names_, channels * size * size, spec.fc_hidden, spec.dropout,
+                 /*batchnorm=*/false, spec.num_classes);
 }
 
 torch::Tensor VggNet::forward_probed(const torch::Tensor& input, ProbeRecorder* rec) {
-  torch::Tensor x = input;
-  size_t i = 0;
-  for (auto& m : *features) {
-    x = m.forward(x);
-    if (rec && !feature_probe_[i].empty()) probe(rec, feature_probe_[i], x);
-    ++i;
-  }
-  x = x.flatten(1);
-  i = 0;
-  for (auto& m : *classifier) {
-    x = m.forward(x);
-    if (rec && !classifier_probe_[i].empty()) probe(rec, classifier_probe_[i], x);
-    ++i;
-  }
-  return x;
+  const torch::Tensor x = forward_chain(features, feature_probe_, input, rec);
+  return forward_chain(classifier, classifier_probe_, x.flatten(1), rec);
 }
 
 std::vector<std::string> VggNet::probe_names() const { return names_; }
