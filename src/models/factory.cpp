@@ -75,21 +75,11 @@ std::shared_ptr<ProbedModule> make_module(const ModelSpec& s) {
   return std::make_shared<Mlp>(s);
 }
 
-// A torchscript spec as JitNetwork options (input {C, S, S} and classes from the data).
-JitModelOptions jit_options(const ModelSpec& s) {
-  JitModelOptions o;
-  o.path = s.path;
-  o.probes = s.probes;
-  o.input_shape = {s.in_channels, s.image_size, s.image_size};
-  o.num_classes = s.num_classes;
-  return o;
-}
-
 // Builds, then reseeds the default generator, then initialises. Seeding after construction
 // matters: the module constructors draw LibTorch's own default init, and the paper's init must
 // start from a fresh stream to equal Python's manual_seed + init loop.
 NetworkPtr build_network(const ModelSpec& s, uint64_t seed) {
-  if (s.family == "torchscript") return std::make_shared<JitNetwork>(jit_options(s));
+  if (s.family == "torchscript") return std::make_shared<JitNetwork>(s);
   auto module = make_module(s);
   torch::manual_seed(seed);
   init_weights(*module, s.init_scale, parse_linear_init(s.linear_init));
@@ -218,7 +208,7 @@ ModelSpec model_spec_from_json(const nlohmann::json& j) {
 
 std::string model_arch(const ModelSpec& spec) {
   validate(spec, "model");
-  if (spec.family == "torchscript") return jit_model_arch(jit_options(spec));
+  if (spec.family == "torchscript") return jit_model_arch(spec);
   return arch_string(spec);
 }
 

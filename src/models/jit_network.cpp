@@ -136,10 +136,9 @@ struct JitNetwork::ProbeGraph {
   std::vector<std::string> names;  // outputs 1.. of the returned tuple; output 0 = logits
 };
 
-JitNetwork::JitNetwork(JitModelOptions opts) : opts_(std::move(opts)), module_(load_module(opts_.path)) {
-  const std::string& path = opts_.path;
-  if (!opts_.input_shape.empty() && opts_.input_shape.size() != 3)
-    throw_bad_input(path + ": the input shape must be {C, H, W}, got " + shape_str(opts_.input_shape));
+JitNetwork::JitNetwork(const ModelSpec& spec)
+    : spec_(spec), input_shape_{spec.in_channels, spec.image_size, spec.image_size}, module_(load_module(spec_.path)) {
+  const std::string& path = spec_.path;
   if (!module_.find_method("forward"))
     throw_bad_input(path + ": the TorchScript module has no forward method (a closerlook built-in checkpoint holds "
                     "weights only; open it through its run folder)");
@@ -184,9 +183,9 @@ JitNetwork::JitNetwork(JitModelOptions opts) : opts_(std::move(opts)), module_(l
   if (!has_probes_method_) discover_probes(torch::jit::toGraphFunction(module_.get_method("forward").function()).graph(), "", available_);
 
   // One eval-mode pass on a zero batch: the output is a N x classes tensor, probes' keys.
-  if (!opts_.input_shape.empty()) {
+  {
     std::vector<int64_t> shape = {2};
-    shape.insert(shape.end(), opts_.input_shape.begin(), opts_.input_shape.end());
+    shape.insert(shape.end(), input_shape_.begin(), input_shape_.end());
     const auto x = torch::zeros(shape);
     torch::NoGradGuard ng;
     module_.eval();
@@ -208,13 +207,13 @@ JitNetwork::JitNetwork(JitModelOptions opts) : opts_(std::move(opts)), module_(l
       throw_bad_input(path + ": forward failed on a zero batch of shape " + shape_str(shape) +
                       " (the data's shape): " + brief(e));
     }
-    if (logits.dim() != 2 || logits.size(0) != 2 || (opts_.num_classes > 0 && logits.size(1) != opts_.num_classes))
+    if (logits.dim() != 2 || logits.size(0) != 2 || logits.size(1) != spec_.num_classes)
       throw_bad_input(path + ": forward maps a batch of shape " + shape_str(shape) + " to " + shape_str(logits.sizes()) +
-                      ", expected [2, " + std::to_string(opts_.num_classes) + "] (the data has " +
-                      std::to_string(opts_.num_classes) + " classes)");
+                      ", expected [2, " + std::to_string(spec_.num_classes) + "] (the data has " +
+                      std::to_string(spec_.num_classes) + " classes)");
   }
   if (std::find(available_.begin(), available_.end(), "logits") == available_.end()) available_.push_back("logits");
-  probes_ = opts_.probes.empty() ? available_ : opts_.probes;
+  probes_ = spec_.probes.empty() ? available_ : spec_.probes;
   for (const auto& p : probes_)
     if (std::find(available_.begin(), available_.end(), p) == available_.end())
       throw_bad_input(path + ": probe '" + p + "' is not available (available: " + join_names(available_) +
@@ -223,21 +222,19 @@ JitNetwork::JitNetwork(JitModelOptions opts) : opts_(std::move(opts)), module_(l
 
   arch_ = "torchscript " + clean_class_name(module_) + " params=" +
           std::to_string(module_.named_parameters(true).size()) + " sig=" + content_hash(sig).substr(0, 12);
-  if (!opts_.input_shape.empty())
-    arch_ += " in=" + std::to_string(opts_.input_shape[0]) + "x" + std::to_string(opts_.input_shape[1]) + "x" +
-             std::to_string(opts_.input_shape[2]);
-  if (opts_.num_classes > 0) arch_ += " classes=" + std::to_string(opts_.num_classes);
+  arch_ += " in=" + std::to_string(input_shape_[0]) + "x" + std::to_string(input_shape_[1]) + "x" +
+           std::to_string(input_shape_[2]) + " classes=" + std::to_string(spec_.num_classes);
 }
 
-std::string jit_model_arch(const JitModelOptions& opts) { return JitNetwork(opts).arch(); }
+std::string jit_model_arch(const ModelSpec& spec) { return JitNetwork(spec).arch(); }
 
 void JitNetwork::check_input(const torch::Tensor& x) const {
-  if (!opts_.input_shape.empty()) check_input_batch(arch_, x, opts_.input_shape, /*accepts_flat=*/false);
+  check_input_batch(arch_, x, input_shape_, /*accepts_flat=*/false);
 }
 
 torch::Tensor JitNetwork::to_logits(const c10::IValue& out, const char* what) const {
   if (!out.isTensor())
-    throw_bad_input(opts_.path + ": " + what + " returned " + out.tagKind() + ", expected a Tensor of logits");
+    throw_bad_input(spec_.path + ": " + what + " returned " + out.tagKind() + ", expected a Tensor of logits");
   return out.toTensor();
 }
 
@@ -287,13 +284,13 @@ c10::IValue JitNetwork::run_with_bn_update(const std::function<c10::IValue()>& p
       count = bn.buffer("num_batches_tracked").item<int64_t>();
       if (count == saved[l].count) {
         restore();
-        throw_bad_input(opts_.path + ": BatchNorm layer '" + bn.name +
+        throw_bad_input(spec_.path + ": BatchNorm layer '" + bn.name +
                         "' did not update its running statistics in train mode (a traced module freezes train/eval "
                         "behaviour at trace time; save the model with torch.jit.script instead)");
       }
     } else if (!bn.builtin || *bn.override_ < 0) {
       restore();
-      throw_bad_input(opts_.path + ": BatchNorm layer '" + bn.name +
+      throw_bad_input(spec_.path + ": BatchNorm layer '" + bn.name +
                       "' has no num_batches_tracked counter, so a cumulative average cannot be formed");
     }
     const double f = bn.builtin ? *bn.builtin : 1.0 / static_cast<double>(count);
@@ -342,7 +339,7 @@ std::shared_ptr<JitNetwork::ProbeGraph> JitNetwork::probe_graph(const std::vecto
       Value* out = nullptr;
       if (leads_to_wanted) {
         auto* fn = forward_of(n->input(0));
-        if (!fn) throw Error(ExitCode::Internal, opts_.path + ": cannot inline the forward of '" + *path + "'");
+        if (!fn) throw Error(ExitCode::Internal, spec_.path + ": cannot inline the forward of '" + *path + "'");
         auto outs = torch::jit::inlineCallTo(n, fn, fn->graph().get());
         changed = true;
         if (outs.size() == 1) out = outs[0];
@@ -352,7 +349,7 @@ std::shared_ptr<JitNetwork::ProbeGraph> JitNetwork::probe_graph(const std::vecto
       }
       if (is_wanted) {
         if (found.count(*path))
-          throw_bad_input(opts_.path + ": probe '" + *path + "' is called more than once in forward");
+          throw_bad_input(spec_.path + ": probe '" + *path + "' is called more than once in forward");
         found[*path] = out;
       }
     }
@@ -362,7 +359,7 @@ std::shared_ptr<JitNetwork::ProbeGraph> JitNetwork::probe_graph(const std::vecto
   for (const auto& w : wanted) {
     Value* v = found.count(w) ? found[w] : nullptr;
     if (!v || !v->type()->isSubtypeOf(*c10::TensorType::get()))
-      throw Error(ExitCode::Internal, opts_.path + ": probe '" + w + "' was not found as a Tensor in the forward graph");
+      throw Error(ExitCode::Internal, spec_.path + ": probe '" + w + "' was not found as a Tensor in the forward graph");
     // A copy taken right away: later in-place ops (ReLU(inplace=True)) must not change it.
     torch::jit::WithInsertPoint guard(v->node()->next());
     outputs.push_back(g->insert(c10::aten::clone, {v}));
@@ -384,7 +381,7 @@ torch::Tensor JitNetwork::forward_probes(const torch::Tensor& x, const std::vect
                                          std::map<std::string, torch::Tensor>& acts) {
   for (const auto& p : probes)
     if (std::find(probes_.begin(), probes_.end(), p) == probes_.end())
-      throw_bad_input("network '" + arch_ + "' (" + opts_.path + "): unknown probe '" + p +
+      throw_bad_input("network '" + arch_ + "' (" + spec_.path + "): unknown probe '" + p +
                       "' (valid: " + join_names(probes_) + ")");
   check_input(x);
   const bool want_logits = std::find(probes.begin(), probes.end(), "logits") != probes.end();
@@ -403,7 +400,7 @@ torch::Tensor JitNetwork::forward_probes(const torch::Tensor& x, const std::vect
     }
     for (const auto& p : probes)
       if (p != "logits" && !acts.count(p))
-        throw_bad_input(opts_.path + ": probes(x) returned no entry '" + p + "' for this batch");
+        throw_bad_input(spec_.path + ": probes(x) returned no entry '" + p + "' for this batch");
     // No "logits" entry: a second pass (BN statistics would update twice in train mode).
     logits = logits_value.isTensor() ? logits_value.toTensor() : forward(x);
   } else {
@@ -432,7 +429,7 @@ std::vector<BatchNormHandle> JitNetwork::batchnorms() {
     h.name = bn->name;
     h.running_mean = bn->buffer("running_mean");
     h.running_var = bn->buffer("running_var");
-    const std::string path = opts_.path;
+    const std::string path = spec_.path;
     h.set_momentum = [bn, path](double m) {
       if (bn->momentum_is_attribute) {
         bn->module.setattr("momentum", m < 0 ? c10::IValue() : c10::IValue(m));

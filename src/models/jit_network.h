@@ -32,23 +32,20 @@
 #include <string>
 #include <vector>
 
+#include "models/model_spec.h"
 #include "models/network.h"
 
 namespace closerlook {
 
-struct JitModelOptions {
-  std::string path;                  // the TorchScript file (architecture and initial weights)
-  std::vector<std::string> probes;   // chosen probe points; empty = every available one
-  std::vector<int64_t> input_shape;  // {C, H, W} of the data (checked on every forward)
-  int64_t num_classes = 0;           // > 0: the output must be N x num_classes (checked once, at load)
-};
-
 class JitNetwork : public Network {
  public:
+  // A family "torchscript" spec: spec.path (architecture and initial weights), spec.probes (the
+  // chosen probe points; empty = every available one), input {in_channels, image_size,
+  // image_size} (checked on every forward) and num_classes (the output must be N x num_classes).
   // Loads the file (Error(Io) if missing, Error(BadInput) if it is not TorchScript, has
   // non-float32 floating tensors, gives no N x num_classes tensor on a zero batch, or a chosen
   // probe is not available). The network starts in training mode on the CPU.
-  explicit JitNetwork(JitModelOptions opts);
+  explicit JitNetwork(const ModelSpec& spec);
 
   std::string arch() const override { return arch_; }
   torch::Tensor forward(const torch::Tensor& x) override;
@@ -66,7 +63,7 @@ class JitNetwork : public Network {
 
   // Every probe point the module offers (probe_names() is the chosen subset, in this order).
   const std::vector<std::string>& available_probes() const { return available_; }
-  const JitModelOptions& options() const { return opts_; }
+  const ModelSpec& spec() const { return spec_; }
   torch::jit::Module& module() { return module_; }
 
  private:
@@ -79,7 +76,8 @@ class JitNetwork : public Network {
   c10::IValue run_with_bn_update(const std::function<c10::IValue()>& pass);
   std::shared_ptr<ProbeGraph> probe_graph(const std::vector<std::string>& probes);
 
-  JitModelOptions opts_;
+  ModelSpec spec_;
+  std::vector<int64_t> input_shape_;  // {C, H, W}
   torch::jit::Module module_;
   std::string arch_;
   bool has_probes_method_ = false;
@@ -92,7 +90,7 @@ class JitNetwork : public Network {
 // arch() of the TorchScript module in `path` for data of shape {C, H, W} and `num_classes`:
 // "torchscript <class> params=<count> sig=<hash of tensor names, shapes, dtypes> in=CxHxW classes=K".
 // The path is not part of it, so two files of one architecture (two seeds) are interchangeable.
-std::string jit_model_arch(const JitModelOptions& opts);
+std::string jit_model_arch(const ModelSpec& spec);
 
 // The extra file of a saved JitNetwork that holds its arch().
 inline constexpr const char* kJitArchFile = "closerlook_arch";

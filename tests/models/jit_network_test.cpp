@@ -276,7 +276,7 @@ TEST(JitNetwork, GradientsSaveLoadAndArchitectureChecks) {
   o.num_classes = 10;
   expect_error([&] { JitNetwork{o}; }, {"a.pt", "[2, 4]", "expected [2, 10]", "10 classes"});
   o = fixture_model(dir, "a.pt");
-  o.input_shape = {3, 12, 12};
+  o.in_channels = 3;
   expect_error([&] { JitNetwork{o}; }, {"a.pt", "forward failed on a zero batch of shape [2, 3, 12, 12]"});
   expect_error([&] { net.forward(torch::zeros({2, 1, 10, 10})); }, {"[2, 1, 10, 10]", "expected [N, 1, 12, 12]"});
 }

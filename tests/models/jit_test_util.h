@@ -90,13 +90,15 @@ inline const JitFixture& jit_fixture() {
   ASSERT_TRUE(var##_fixture_.failed.empty()) << var##_fixture_.failed;                      \
   const std::string var = var##_fixture_.dir
 
-// JitNetwork options for the fixture's 1x12x12, 4-class data.
-inline JitModelOptions fixture_model(const std::string& dir, const std::string& file,
-                                     std::vector<std::string> probes = {}) {
-  JitModelOptions o;
+// A torchscript spec of the fixture's 1x12x12, 4-class data.
+inline ModelSpec fixture_model(const std::string& dir, const std::string& file, std::vector<std::string> probes = {}) {
+  ModelSpec o;
+  o.family = "torchscript";
+  o.layout = "torchscript";
   o.path = dir + "/" + file;
   o.probes = std::move(probes);
-  o.input_shape = {1, 12, 12};
+  o.in_channels = 1;
+  o.image_size = 12;
   o.num_classes = 4;
   return o;
 }
