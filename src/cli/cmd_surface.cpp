@@ -163,7 +163,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
         j["already_done"] = s.already_done;
         std::cout << j.dump(2) << std::endl;
       }
-      if (run_status(s.status) == RunStatus::Diverged) throw Error(ExitCode::Diverged, a->job.out_dir + ": curve training diverged");
+      if (s.status == RunStatus::Diverged) throw Error(ExitCode::Diverged, a->job.out_dir + ": curve training diverged");
     });
   }
   {

@@ -30,7 +30,7 @@ void run_train_command(const TrainArgs& a) {
   }
   TrainConfig cfg = load_train_config(a.config, a.sets);
   TrainSummary s = run_training(cfg, a.out, opts);
-  if (run_status(s.status) == RunStatus::Diverged)
+  if (s.status == RunStatus::Diverged)
     throw Error(ExitCode::Diverged, a.out + ": training diverged (non-finite loss) before iteration " +
                                         std::to_string(s.diverged_iter) + "; status recorded in summary.json");
   if (dp && !dp->comm->is_root()) return;

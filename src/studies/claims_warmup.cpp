@@ -167,7 +167,7 @@ ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs, double level, con
   const double z = normal_quantile(0.5 + level / 2);
   auto se_of = [](const WarmupRun& r) { return binomial_se(r.final_test_acc, r.n_test); };
   auto diverged = [](const WarmupRun& r) {
-    return r.status == "diverged" || !std::isfinite(r.final_train_loss) || !std::isfinite(r.final_test_acc);
+    return r.status == RunStatus::Diverged || !std::isfinite(r.final_train_loss) || !std::isfinite(r.final_test_acc);
   };
   auto at_chance = [&](const WarmupRun& r) {
     if (!std::isfinite(r.n_test) || !std::isfinite(r.classes) || r.classes < 1 || !std::isfinite(r.final_test_acc))
@@ -178,7 +178,7 @@ ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs, double level, con
   };
   for (const WarmupRun* r : {lb, lbw, fr})
     c.numbers[r->name] = {{"test_acc", jnum(r->final_test_acc)}, {"se", jnum(se_of(*r))},
-                          {"train_loss", jnum(r->final_train_loss)}, {"status", r->status},
+                          {"train_loss", jnum(r->final_train_loss)}, {"status", r->status ? nlohmann::json(*r->status) : nlohmann::json("missing")},
                           {"n_test", jnum(r->n_test)}, {"diverged", diverged(*r)}, {"at_chance", at_chance(*r)}};
   c.numbers["large_batch_unstable"] = diverged(*lb) || at_chance(*lb);
   const double gain_w = lbw->final_test_acc - lb->final_test_acc, se_w = std::hypot(se_of(*lbw), se_of(*lb));

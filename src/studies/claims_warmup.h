@@ -30,10 +30,12 @@
 // premise, recorded (numbers["large_batch_unstable"]) but not a gate.
 #pragma once
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "studies/claim_check.h"
+#include "train/run_status.h"
 
 namespace closerlook {
 
@@ -49,7 +51,7 @@ struct WarmupRun {
   std::vector<double> weight_change; // per weight tensor: ||W_T - W_0|| / ||W_0||
   double final_test_acc = std::numeric_limits<double>::quiet_NaN();
   double final_train_loss = std::numeric_limits<double>::quiet_NaN();
-  std::string status;                // the training run's status ("completed", "diverged", ...)
+  std::optional<RunStatus> status;   // the training run's status (nullopt: no result)
   double n_test = std::numeric_limits<double>::quiet_NaN();   // test images behind final_test_acc
   double classes = std::numeric_limits<double>::quiet_NaN();  // chance = 1 / classes
 };

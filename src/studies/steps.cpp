@@ -83,7 +83,7 @@ void run_train_step(StepContext& ctx, const nlohmann::json& tree) {
   nlohmann::json r = s.to_json();
   r["status"] = s.status;
   write_result(ctx, r);
-  const RunStatus status = run_status(s.status);
+  const RunStatus status = s.status;
   if (status == RunStatus::Interrupted) throw Error(ExitCode::Interrupted, "interrupted during " + ctx.step->id);
   if (status == RunStatus::Diverged)
     std::fprintf(stderr, "  %s diverged at iteration %lld; recorded, continuing with the other steps\n",
@@ -116,7 +116,7 @@ void run_curve_step(StepContext& ctx, const ReproduceConfig& cfg, const std::str
   connect.curve.seed = seed;
   connect.device = ctx.device;
   CurveTrainSummary cs = run_connect(connect);
-  const RunStatus status = run_status(cs.status);
+  const RunStatus status = cs.status;
   if (status == RunStatus::Interrupted) throw Error(ExitCode::Interrupted, "interrupted during " + ctx.step->id);
   if (status == RunStatus::Diverged) {
     write_result(ctx, {{"status", "skipped"}, {"reason", "curve training diverged"}, {"curve", cs.to_json()}});

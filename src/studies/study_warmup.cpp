@@ -93,7 +93,7 @@ WarmupRun measure_run(const std::string& name, const std::string& train_dir, con
   WarmupRun wr;
   wr.name = name;
   const auto res = read_step_result(train_dir);
-  wr.status = res.value("status", "missing");
+  wr.status = parse_run_status(res.value("status", ""));
   wr.final_test_acc = res.contains("test_acc") && res["test_acc"].is_number() ? res["test_acc"].get<double>() : NAN;
   wr.final_train_loss =
       res.contains("train_loss") && res["train_loss"].is_number() ? res["train_loss"].get<double>() : NAN;

@@ -29,13 +29,6 @@ inline std::optional<RunStatus> parse_run_status(std::string_view s) {
   return std::nullopt;
 }
 
-// A status held as its string (summary structs) or as the enum; Error(Internal) for any other string.
-inline RunStatus run_status(RunStatus s) { return s; }
-inline RunStatus run_status(std::string_view s) {
-  if (auto r = parse_run_status(s)) return *r;
-  throw Error(ExitCode::Internal, "unknown run status '" + std::string(s) + "'");
-}
-
 // Completed or diverged: nothing left to run for this config (an interrupted run resumes).
 inline bool is_finished(RunStatus s) { return s == RunStatus::Completed || s == RunStatus::Diverged; }
 

@@ -47,7 +47,7 @@ WarmupRun acc_run(const std::string& name, double acc, double n_test = 2000, dou
   r.name = name;
   r.final_test_acc = acc;
   r.final_train_loss = loss;
-  r.status = "completed";
+  r.status = RunStatus::Completed;
   r.n_test = n_test;
   r.classes = 10;
   return r;
@@ -167,7 +167,7 @@ TEST(ClaimsWarmup, FcFreezeGates) {
   EXPECT_EQ(d.verdict, Verdict::Inconclusive);
   EXPECT_NE(reason(d).find("diverged"), std::string::npos) << reason(d);
   auto status = acc_run("large-batch+warmup", 0.80);
-  status.status = "diverged";
+  status.status = RunStatus::Diverged;
   EXPECT_EQ(check_fc_freeze({lb, status, fr}).verdict, Verdict::Inconclusive);
   const ClaimCheck ch = check_fc_freeze({acc_run("large-batch", 0.05), acc_run("large-batch+warmup", 0.8),
                                          acc_run("large-batch+fc-freeze", 0.105)});
