@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/job_folder.h"
 #include "core/json_io.h"
 #include "core/runtime.h"
 #include "surface/bn_recalibration.h"
@@ -87,24 +88,15 @@ CurveTrainSummary run_connect(const ConnectJob& job) {
                          {"start", absolute(job.start)},
                          {"end", absolute(job.end)}};
   const std::string hash = content_hash(tree.dump());
-  const std::string config_path = job.out_dir + "/config.json";
   const bool writer = !job.data_parallel || job.data_parallel->rank() == 0;  // data parallel: rank 0 writes
-  if (file_exists(config_path)) {
-    auto old = read_json(config_path);
-    if (old.value("config_hash", std::string()) != hash)
-      throw_bad_input(job.out_dir + ": holds a curve of another config (config_hash " +
-                      old.value("config_hash", std::string("?")) + ", this one " + hash +
-                      "); choose another --out or remove the folder");
-  } else if (writer) {
-    if (fs::exists(job.out_dir) && !fs::is_empty(job.out_dir))
-      throw_bad_input(job.out_dir + ": exists, is not empty and is not a curve folder (no config.json)");
-    make_dirs(job.out_dir);
-    write_json(config_path, {{"config", tree},
-                             {"model_spec", run_cfg.at("model_spec")},
-                             {"runtime", runtime_metadata()},
-                             {"config_hash", hash},
-                             {"kind", "curve"}});
-  }
+  // The folder belongs to this curve's config (core/job_folder.h); train_curve resumes inside it.
+  JobFolder folder{job.out_dir, hash, "a curve"};
+  folder.foreign_files_ok = !writer;
+  if (open_job_folder(folder) == FolderState::Fresh && writer)
+    write_job_record(folder, {{"config", tree},
+                              {"model_spec", run_cfg.at("model_spec")},
+                              {"runtime", runtime_metadata()},
+                              {"kind", "curve"}});
 
   DataSplit data = load_data(spec);
   Curve curve = Curve::on_line(job.curve.type, job.curve.bends, flat_parameters(*nets[0], torch::kFloat32),

@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/job_folder.h"
 #include "core/json_io.h"
 #include "core/npy.h"
 #include "core/progress.h"
@@ -206,21 +207,17 @@ PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneInputs& in, const Pl
 }
 
 bool open_plane_dir(const PlaneSetup& s, const std::string& out_dir) {
-  const std::string hash = s.record.at("setup_hash").get<std::string>();
-  make_dirs(out_dir);
-  const std::string setup_path = out_dir + "/plane-setup.json";
-  if (file_exists(setup_path)) {
-    auto old = read_json(setup_path);
-    if (old.value("setup_hash", std::string()) != hash)
-      throw_bad_input(out_dir + " holds a plane with different inputs or settings (plane-setup.json); "
-                      "use another --out or remove that folder");
-  } else {
-    write_json(setup_path, s.record);
-  }
-  const std::string final_path = out_dir + "/plane.json";
-  if (!file_exists(final_path)) return false;
-  auto fin = read_json(final_path);
-  return fin.value("setup_hash", std::string()) == hash && fin.value("complete", false);
+  // The folder belongs to this plane's inputs and settings (core/job_folder.h): its record is
+  // plane-setup.json; it is done when plane.json is complete for the same setup.
+  JobFolder folder{out_dir, s.record.at("setup_hash").get<std::string>(), "a plane"};
+  folder.record = "plane-setup.json";
+  folder.hash_key = "setup_hash";
+  folder.foreign_files_ok = true;  // planes have always been written into existing folders
+  const FolderState state = open_job_folder(folder, [&] {
+    return file_has_hash(folder, "plane.json", "setup_hash") && read_json(out_dir + "/plane.json").value("complete", false);
+  });
+  if (state == FolderState::Fresh) write_job_record(folder, s.record);
+  return state == FolderState::Done;
 }
 
 GridTask plane_task(PointEvaluator& ev, const PlaneSetup& s, const PlaneOptions& opts, const std::string& out_dir) {

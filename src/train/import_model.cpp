@@ -5,6 +5,7 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/job_folder.h"
 #include "core/json_io.h"
 #include "core/runtime.h"
 #include "data/load.h"
@@ -46,18 +47,12 @@ nlohmann::json run_import_model(const ImportModelJob& job) {
   const std::string model_bytes = read_file(job.model);
   const std::string hash = content_hash(tree.dump() + "\n" + content_hash(model_bytes));
 
-  const std::string config_path = (fs::path(run_dir) / "config.json").string();
   const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
   const std::string final_ckpt = checkpoint_path(run_dir, "final");
-  if (file_exists(config_path)) {
-    const auto old = read_json(config_path);
-    if (old.value("config_hash", std::string()) != hash)
-      throw_bad_input(run_dir + ": holds another run or import (config_hash " + old.value("config_hash", std::string()) +
-                      ", this import " + hash + "); choose another --out");
-    if (file_exists(final_ckpt) && file_exists(summary_path)) return read_json(summary_path);
-  } else if (fs::exists(run_dir) && !fs::is_empty(run_dir)) {
-    throw_bad_input(run_dir + ": exists, is not empty and is not a closerlook run folder (no config.json)");
-  }
+  // The folder belongs to this import (core/job_folder.h); a finished import is not redone.
+  const JobFolder folder{run_dir, hash, "an import"};
+  if (open_job_folder(folder, [&] { return file_exists(final_ckpt) && file_exists(summary_path); }) == FolderState::Done)
+    return read_json(summary_path);
 
   DataSplit data = load_data(data_spec);
   CL_CHECK_INPUT(data.train.size() > 0, job.model + ": the [data] table gives an empty training set");
@@ -78,11 +73,10 @@ nlohmann::json run_import_model(const ImportModelJob& job) {
   write_file_atomic(model_copy, model_bytes);
   spec.path = model_copy;
   NetworkPtr net = build_model(spec, 0);
-  write_json(config_path, {{"config", tree},
-                           {"source", "import-model " + fs::absolute(job.model).lexically_normal().string()},
-                           {"model_spec", model_spec_to_json(spec)},
-                           {"runtime", runtime_metadata()},
-                           {"config_hash", hash}});
+  write_job_record(folder, {{"config", tree},
+                            {"source", "import-model " + fs::absolute(job.model).lexically_normal().string()},
+                            {"model_spec", model_spec_to_json(spec)},
+                            {"runtime", runtime_metadata()}});
   net->to(job.device);
   net->train(false);
   net->save(final_ckpt);

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/atomic_file.h"
+#include "core/job_folder.h"
 #include "core/error.h"
 #include "core/json_io.h"
 #include "core/runtime.h"
@@ -45,33 +46,25 @@ TrainSummary read_train_summary(const std::string& run_dir) {
 TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, const RunOptions& opts) {
   const std::string hash = cfg.hash();
   const fs::path dir(out_dir);
-  const std::string config_path = (dir / "config.json").string();
   const std::string summary_path = (dir / "summary.json").string();
   DataParallelHooks* dp = opts.data_parallel;
   const bool writer = !dp || dp->rank() == 0;  // data parallel: rank 0 writes, the others only read
 
-  // An existing folder must belong to this config.
-  if (file_exists(config_path)) {
-    nlohmann::json old = read_json(config_path);
-    const std::string old_hash = old.value("config_hash", std::string());
-    if (old_hash != hash)
-      throw_bad_input(out_dir + ": holds a run of another config (config_hash " + old_hash + ", this config " + hash +
-                      "); choose another --out or remove the folder");
-    if (file_exists(summary_path)) {
-      nlohmann::json sj = read_json(summary_path);
-      const std::string status = sj.value("status", std::string());
-      const auto parsed = parse_run_status(status);
-      if (parsed && is_finished(*parsed) && sj.value("config_hash", std::string()) == hash) {
-        TrainSummary s = read_train_summary(out_dir);
-        s.already_done = true;
-        if (!opts.quiet)
-          std::fprintf(stderr, "%s: run already %s for this config (config_hash %s); nothing to do\n", out_dir.c_str(),
-                       status.c_str(), hash.c_str());
-        return s;
-      }
-    }
-  } else if (writer && fs::exists(dir) && !fs::is_empty(dir)) {
-    throw_bad_input(out_dir + ": exists, is not empty and is not a closerlook run folder (no config.json)");
+  // The folder belongs to this config (core/job_folder.h); a finished run is not redone.
+  JobFolder folder{out_dir, hash, "a run"};
+  folder.foreign_files_ok = !writer;  // data parallel: rank 0 may have created it already
+  const FolderState state = open_job_folder(folder, [&] {
+    if (!file_has_hash(folder, "summary.json")) return false;
+    const auto parsed = parse_run_status(read_json(summary_path).value("status", std::string()));
+    return parsed && is_finished(*parsed);
+  });
+  if (state == FolderState::Done) {
+    TrainSummary s = read_train_summary(out_dir);
+    s.already_done = true;
+    if (!opts.quiet)
+      std::fprintf(stderr, "%s: run already %s for this config (config_hash %s); nothing to do\n", out_dir.c_str(),
+                   to_string(s.status), hash.c_str());
+    return s;
   }
 
   DataSplit data = load_data(cfg.data);
@@ -98,14 +91,11 @@ TrainSummary run_training(const TrainConfig& cfg, const std::string& out_dir, co
     teacher = load_network(cfg.train.teacher, opts.device);
   }
 
-  if (writer && !file_exists(config_path)) {
-    make_dirs(out_dir);
-    write_json(config_path, {{"config", cfg.tree},
-                             {"source", cfg.source},
-                             {"model_spec", model_spec_to_json(spec)},
-                             {"runtime", runtime_metadata()},
-                             {"config_hash", hash}});
-  }
+  if (writer && state == FolderState::Fresh)
+    write_job_record(folder, {{"config", cfg.tree},
+                              {"source", cfg.source},
+                              {"model_spec", model_spec_to_json(spec)},
+                              {"runtime", runtime_metadata()}});
 
   // On a GPU the whole dataset lives there (Fashion-MNIST and CIFAR-10 take well under 1 GB):
   // the loader batches and augments it on the device, evaluation reads it in place.
