@@ -76,10 +76,14 @@ torch::Tensor npy_from_bytes(const std::string& bytes, const std::string& name) 
     if (descr == d.descr) info = &d;
   if (!info) bad(name, "unsupported dtype '" + descr + "' (use float32, float64, uint8, int32 or int64, little-endian)");
 
-  size_t count = 1;
+  // The element count, and the product of the non-zero dimensions: an empty array with huge other
+  // dimensions still has strides that must fit (LibTorch throws "Stride calculation overflowed",
+  // found by fuzz_npy on the shape (0, 181681676199, 4466199, 446)).
+  size_t count = 1, strided = 1;
   for (int64_t d : shape) {
     if (d < 0) bad(name, "negative dimension");
-    if (d != 0 && count > (size_t(1) << 40) / static_cast<size_t>(d)) bad(name, "shape is too large");
+    if (d != 0 && strided > (size_t(1) << 40) / static_cast<size_t>(d)) bad(name, "shape is too large");
+    if (d != 0) strided *= static_cast<size_t>(d);
     count *= static_cast<size_t>(d);
   }
   const size_t payload = bytes.size() - header_start - header_len;
