@@ -153,15 +153,21 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
     return nlohmann::json{{"batch_size", batch}, {"lr", lr}, {"epochs", w.epochs},
                           {"checkpoint_iters", {w.warmup_iters}}, {"checkpoint_every", 1}};
   };
-  std::vector<WarmupDef> defs = {
-      {"sb", "small-batch", base(w.small_batch, w.small_lr)},
-      {"lb", "large-batch", base(w.large_batch, w.large_lr)},
-      {"lb-warmup", "large-batch+warmup", base(w.large_batch, w.large_lr)},
-      {"lb-fc-freeze", "large-batch+fc-freeze", base(w.large_batch, w.large_lr)},
+  // The three large-batch arms at learning rate `lr`: none, linear warmup over the window, the FC
+  // layers frozen over the window (step keys and names prefixed for the controls below).
+  auto large_batch_arms = [&](const std::string& key, const std::string& name, const std::string& at, double lr) {
+    std::vector<WarmupDef> arms = {
+        {key + "lb", name + "large-batch" + at, base(w.large_batch, lr)},
+        {key + "lb-warmup", name + "large-batch" + at + "+warmup", base(w.large_batch, lr)},
+        {key + "lb-fc-freeze", name + "large-batch" + at + "+fc-freeze", base(w.large_batch, lr)},
+    };
+    arms[1].train_over["warmup_iters"] = w.warmup_iters;
+    arms[2].train_over["freeze_prefixes"] = w.freeze_prefixes;
+    arms[2].train_over["freeze_iters"] = w.warmup_iters;
+    return arms;
   };
-  defs[2].train_over["warmup_iters"] = w.warmup_iters;
-  defs[3].train_over["freeze_prefixes"] = w.freeze_prefixes;
-  defs[3].train_over["freeze_iters"] = w.warmup_iters;
+  std::vector<WarmupDef> defs = {{"sb", "small-batch", base(w.small_batch, w.small_lr)}};
+  for (auto& d : large_batch_arms("", "", "", w.large_lr)) defs.push_back(d);
 
   struct Ids {
     std::string key, name, train, acts;
@@ -317,14 +323,7 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
   // is blind to that), and freezing has no benefit to recover (warmup's gain is not significant:
   // inconclusive by the gate, or not held). Extra steps only: the claim's steps above (and their
   // hashes) are the same with and without controls.
-  std::vector<WarmupDef> cdefs = {
-      {"ctl-lb", "control:large-batch@control-lr", base(w.large_batch, w.control_lr)},
-      {"ctl-lb-warmup", "control:large-batch@control-lr+warmup", base(w.large_batch, w.control_lr)},
-      {"ctl-lb-fc-freeze", "control:large-batch@control-lr+fc-freeze", base(w.large_batch, w.control_lr)},
-  };
-  cdefs[1].train_over["warmup_iters"] = w.warmup_iters;
-  cdefs[2].train_over["freeze_prefixes"] = w.freeze_prefixes;
-  cdefs[2].train_over["freeze_iters"] = w.warmup_iters;
+  const std::vector<WarmupDef> cdefs = large_batch_arms("ctl-", "control:", "@control-lr", w.control_lr);
   std::vector<Ids> cids;
   std::vector<std::string> cdeps = {analysis};
   for (const auto& d : cdefs) {

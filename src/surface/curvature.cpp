@@ -34,7 +34,18 @@ int64_t numel_of(const std::vector<torch::Tensor>& params, const std::vector<siz
 // flat float64 tensors on the parameters' device.
 std::vector<torch::Tensor> hessian_products(const HessianProblem& p, const std::vector<Request>& reqs) {
   std::vector<torch::Tensor> out(reqs.size());
-  for (size_t r = 0; r < reqs.size(); ++r) out[r] = torch::zeros_like(reqs[r].v);
+  // Each request's vector cut into its parameters' shapes and dtypes once, not once per batch.
+  std::vector<std::vector<torch::Tensor>> inputs(reqs.size()), pieces(reqs.size());
+  for (size_t r = 0; r < reqs.size(); ++r) {
+    out[r] = torch::zeros_like(reqs[r].v);
+    int64_t off = 0;
+    for (size_t i : *reqs[r].params) {
+      const torch::Tensor& w = p.params[i];
+      inputs[r].push_back(w);
+      pieces[r].push_back(reqs[r].v.narrow(0, off, w.numel()).view(w.sizes()).to(w.scalar_type()));
+      off += w.numel();
+    }
+  }
   for (int64_t b = 0; b < p.num_batches; ++b) {
     torch::Tensor loss = p.batch_loss(b);
     std::vector<torch::Tensor> grads =
@@ -42,26 +53,18 @@ std::vector<torch::Tensor> hessian_products(const HessianProblem& p, const std::
     for (size_t r = 0; r < reqs.size(); ++r) {
       const auto& idx = *reqs[r].params;
       torch::Tensor dot;
-      std::vector<torch::Tensor> inputs;
-      int64_t off = 0;
-      for (size_t i : idx) {
-        const torch::Tensor& w = p.params[i];
-        const int64_t n = w.numel();
-        inputs.push_back(w);
-        if (grads[i].defined()) {
-          torch::Tensor vi = reqs[r].v.narrow(0, off, n).view(w.sizes()).to(w.scalar_type());
-          torch::Tensor term = (grads[i] * vi).sum();
-          dot = dot.defined() ? dot + term : term;
-        }
-        off += n;
+      for (size_t k = 0; k < idx.size(); ++k) {
+        if (!grads[idx[k]].defined()) continue;
+        torch::Tensor term = (grads[idx[k]] * pieces[r][k]).sum();
+        dot = dot.defined() ? dot + term : term;
       }
       if (!dot.defined() || !dot.requires_grad()) continue;  // the loss does not depend on these parameters
       const bool last = r + 1 == reqs.size();
-      std::vector<torch::Tensor> hv =
-          torch::autograd::grad({dot}, inputs, {}, /*retain_graph=*/!last, /*create_graph=*/false, /*allow_unused=*/true);
-      off = 0;
+      std::vector<torch::Tensor> hv = torch::autograd::grad({dot}, inputs[r], {}, /*retain_graph=*/!last,
+                                                           /*create_graph=*/false, /*allow_unused=*/true);
+      int64_t off = 0;
       for (size_t k = 0; k < idx.size(); ++k) {
-        const int64_t n = inputs[k].numel();
+        const int64_t n = inputs[r][k].numel();
         if (hv[k].defined()) out[r].narrow(0, off, n).add_(hv[k].reshape({-1}).to(torch::kFloat64));
         off += n;
       }
