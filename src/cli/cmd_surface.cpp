@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "dist/data_parallel.h"
+#include "report/figure_spec.h"
 #include "surface/jobs.h"
 #include "train/run_status.h"
 
@@ -92,7 +93,66 @@ struct PlaneArgs {
   EvalArgs eval;
   PlaneJob job;
   std::string shard = "0/1";
+  std::string norm = "filter", ignore = "biasbn";
 };
+
+// The contour figures of a random or PCA plane, standalone: <plane>/figures/plane-<kind>-*.json
+// (+ .csv), in the report's figure format (report/figure_spec.h; `closerlook report <plane>`).
+void write_direction_plane_figures(const std::string& dir) {
+  const auto meta = read_json(dir + "/plane.json");
+  const std::string kind = meta.value("kind", std::string("plane"));
+  const auto metrics = read_plane_metrics(dir);
+  const double dx = meta.value("dx", 1.0), dy = meta.value("dy", 1.0);
+  const bool pca = kind == "pca";
+  const std::string unit = pca ? "weight-space distance" : "coefficient of the direction";
+  Axis ax{pca ? "pc1" : "d1", unit}, ay{pca ? "pc2" : "d2", unit};
+  for (double a : meta.at("alphas").get<std::vector<double>>()) ax.values.push_back(a * dx);
+  for (double b : meta.at("betas").get<std::vector<double>>()) ay.values.push_back(b * dy);
+  Overlays ov;
+  PointMarkers am{pca ? "final weights" : "centre"};
+  for (const auto& a : meta.value("anchors", nlohmann::json::array())) {
+    am.x.push_back(a.value("x", 0.0));
+    am.y.push_back(a.value("y", 0.0));
+    am.labels.push_back(a.value("name", ""));
+  }
+  am.symbol = "diamond";
+  am.color = "black";
+  if (!am.x.empty()) ov.points.push_back(am);
+  PointMarkers it{pca ? "iterates (projected)" : "projected checkpoints"};
+  it.connect = pca;
+  it.show_labels = false;
+  it.color = "magenta";
+  for (const auto& q : meta.value("projections", nlohmann::json::array())) {
+    it.x.push_back(q.value("x", 0.0));
+    it.y.push_back(q.value("y", 0.0));
+    it.labels.push_back(q.value("name", "") + " (off-plane " + std::to_string(q.value("off_plane", 0.0)) + ")");
+  }
+  if (!it.x.empty()) ov.points.push_back(it);
+  auto matrix = [&](const std::string& key, double scale) {  // [i = alpha][j = beta] -> m[row = y][col = x]
+    auto t = metrics.at(key).to(torch::kFloat64);
+    Matrix m(t.size(1), std::vector<double>(t.size(0)));
+    for (int64_t i = 0; i < t.size(0); ++i)
+      for (int64_t j = 0; j < t.size(1); ++j) m[j][i] = t[i][j].item<double>() * scale;
+    return m;
+  };
+  std::string what;
+  if (pca) {
+    const auto& d = meta.at("directions");
+    const auto r = d.value("explained_variance_ratio", std::vector<double>{0, 0});
+    what = "the plane of the first two principal components of the trajectory (explained variance " +
+           std::to_string(r[0]) + ", " + std::to_string(r[1]) + "), origin at the final weights; markers: every "
+           "epoch projected (hover: distance off the plane)";
+  } else {
+    what = "the plane around the centre along two filter-normalised random directions (seed " +
+           meta.at("directions").value("seed", nlohmann::json()).dump() + "); BN recomputed at every point";
+  }
+  write_figure(dir, contour_figure({"plane-" + kind + "-train-loss", "Train loss on the " + kind + " plane", "surface",
+                                    "log-scale train loss (nats) on " + what + ".", 1, true, 0, pca},
+                                   ax, ay, {"train loss", "nats", true}, matrix("tr_nll", 1.0), ov));
+  write_figure(dir, contour_figure({"plane-" + kind + "-test-err", "Test error on the " + kind + " plane", "surface",
+                                    "Test error (%) on " + what + ".", 2, true, 0, pca},
+                                   ax, ay, {"test error", "%"}, matrix("te_err", 100.0), ov));
+}
 
 struct MergeArgs {
   std::vector<std::string> dirs;
@@ -185,8 +245,25 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
   }
   {
     auto a = std::make_shared<PlaneArgs>();
-    auto* cmd = app.add_subcommand("plane", "Loss/error over the plane through three weight vectors (grid, shards)");
-    cmd->add_option("checkpoints", a->job.checkpoints, "W0 W1 W2 checkpoints (or use --curve)");
+    auto* cmd = app.add_subcommand("plane",
+                                   "Loss/error over a plane (grid, shards): through three weight vectors, or around one "
+                                   "along random directions, or a trajectory's two principal components");
+    cmd->add_option("checkpoints", a->job.checkpoints, "W0 W1 W2 checkpoints (or use --curve, --around, --trajectory)");
+    cmd->add_option("--directions", a->job.directions,
+                    "random (with --around CKPT) | pca (with --trajectory RUN_DIR); not given: the three-point plane");
+    cmd->add_option("--around", a->job.around, "--directions random: the centre checkpoint");
+    cmd->add_option("--trajectory", a->job.trajectory,
+                    "--directions pca: a run folder (checkpoints/epoch-<E>.pt; origin: final.pt, else the last epoch)");
+    cmd->add_option("--seed", a->job.random.seed, "--directions random: the directions' seed")->capture_default_str();
+    cmd->add_option("--span", a->job.span, "--directions random: alpha, beta in [-span, span]")->capture_default_str();
+    cmd->add_option("--norm", a->norm, "--directions random: filter | layer | none")->capture_default_str();
+    cmd->add_option("--ignore", a->ignore,
+                    "--directions random: 1-D parameters (biases, BN) get a zero direction (biasbn) or a copy of the "
+                    "weight (none, loss-landscape without --xignore)")
+        ->capture_default_str();
+    cmd->add_option("--pca-block", a->job.pca.block,
+                    "--directions pca: checkpoints held at once while building the Gram matrix")
+        ->capture_default_str();
     cmd->add_option("--curve", a->job.curve_dir, "Curve folder: the plane through bend 0, a middle bend, the last bend");
     cmd->add_option("--bend", a->job.bend, "With --curve: the bend spanning v (default: the middle one)");
     cmd->add_option("--project", a->job.project, "Further checkpoints to project onto the plane (repeatable)");
@@ -204,7 +281,10 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
       a->job.common = to_common(a->eval);
       if (a->job.bend && *a->job.bend < 0) a->job.bend.reset();  // a negative --bend: the default, as before
       std::tie(a->job.plane.shard, a->job.plane.shards) = parse_shard(a->shard);
+      a->job.random.norm = parse_direction_norm(a->norm);
+      a->job.random.ignore = parse_direction_ignore(a->ignore);
       auto r = run_plane(a->job);
+      if (!a->job.directions.empty() && r.complete) write_direction_plane_figures(r.dir);
       std::cout << nlohmann::json({{"out", r.dir}, {"complete", r.complete}, {"cells_evaluated", r.cells_evaluated},
                                    {"cells_total", r.cells_total}})
                        .dump(2)
@@ -219,6 +299,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     cmd->callback([a] {
       const std::string out = a->out.empty() ? a->dirs.front() : a->out;
       merge_plane_shards(a->dirs, out);
+      if (read_json(out + "/plane.json").contains("kind")) write_direction_plane_figures(out);
       std::cout << nlohmann::json({{"out", out}, {"complete", true}}).dump(2) << std::endl;
     });
   }

@@ -1,7 +1,9 @@
 #include "surface/jobs.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <regex>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -163,8 +165,124 @@ CurveEvalResult run_curve_eval(const CurveEvalJob& job) {
   return r;
 }
 
+namespace {
+
+// A checkpoint projected onto a plane, read only when it is projected (then dropped).
+StreamedPoint checkpoint_point(const std::string& name, const std::string& path, Network& work,
+                               const std::string& work_name, torch::Device device) {
+  return {name, [path, &work, work_name, device] {
+            auto net = load_network(path, device);
+            require_same_architecture(work, *net, work_name, path);
+            return flat_parameters(*net);
+          }};
+}
+
+// --directions random | pca: a plane given by its basis (surface/directions.h).
+PlaneResult run_direction_plane(const PlaneJob& job) {
+  CL_CHECK_INPUT(job.checkpoints.empty() && job.curve_dir.empty(),
+                 "plane --directions " + job.directions + ": give --around CKPT or --trajectory RUN, not three "
+                 "checkpoints or --curve");
+  const torch::Device device = job.common.device;
+  PlaneDefinition def;
+  NetworkPtr work;
+  std::string source_dir, work_name;
+  nlohmann::json sources;
+  if (job.directions == "random") {
+    CL_CHECK_INPUT(!job.around.empty() && job.trajectory.empty(),
+                   "plane --directions random: give the centre with --around CKPT (not --trajectory)");
+    work = load_network(job.around, device);
+    work_name = absolute(job.around);
+    std::vector<torch::Tensor> weights;
+    for (auto& [name, t] : work->named_parameters()) weights.push_back(t.detach());
+    const RandomDirections rd = random_directions(weights, job.random);
+    def.kind = "random";
+    def.basis.origin = flat_parameters(*work);
+    def.basis.u = rd.d1;
+    def.basis.v = rd.d2;
+    def.basis.dx = def.basis.dy = 1.0;
+    def.basis.orthonormal = false;
+    def.anchors = {{"centre", PlaneCoords{}}};
+    def.span = job.span;
+    def.directions = rd.to_json(job.random);
+    def.directions["centre"] = work_name;
+    def.units = "coefficients of d1, d2: the point is centre + x d1 + y d2 (loss-landscape's coordinates)";
+    source_dir = run_dir_of_checkpoint(job.around);
+    sources = {{"around", work_name}};
+  } else if (job.directions == "pca") {
+    CL_CHECK_INPUT(!job.trajectory.empty() && job.around.empty(),
+                   "plane --directions pca: give the run with --trajectory RUN_DIR (not --around)");
+    const RunTrajectory tr = run_trajectory(job.trajectory);
+    work = load_network(tr.final_checkpoint, device);
+    work_name = absolute(tr.final_checkpoint);
+    const torch::Tensor final_w = flat_parameters(*work);
+    TrajectorySource src;
+    src.size = static_cast<int64_t>(tr.epochs.size());
+    src.load = [&](int64_t t) {
+      auto net = load_network(tr.epochs[t], device);
+      require_same_architecture(*work, *net, work_name, tr.epochs[t]);
+      return flat_parameters(*net);
+    };
+    const PcaDirections pd = trajectory_pca(src, final_w, job.pca);
+    def.kind = "pca";
+    def.basis.origin = final_w;
+    def.basis.u = pd.pc1;
+    def.basis.v = pd.pc2;
+    def.basis.dx = def.basis.dy = 1.0;
+    def.anchors = {{"final", PlaneCoords{}}};
+    def.scale_to_points = true;
+    for (size_t t = 0; t < tr.epochs.size(); ++t)
+      def.project.push_back(
+          checkpoint_point("epoch " + std::to_string(tr.epoch_numbers[t]), tr.epochs[t], *work, work_name, device));
+    def.directions = pd.to_json(job.pca);
+    def.directions["final"] = work_name;
+    def.directions["epochs"] = tr.epoch_numbers;
+    def.units = "weight-space units along pc1, pc2 (unit vectors); the origin is the final weights";
+    source_dir = job.trajectory;
+    sources = {{"trajectory", absolute(job.trajectory)}, {"final", work_name}};
+  } else {
+    throw_bad_input("plane: --directions '" + job.directions + "': expected random or pca");
+  }
+  CL_CHECK_INPUT(job.project_names.empty() || job.project_names.size() == job.project.size(),
+                 "plane: give one --project-name per --project (" + std::to_string(job.project.size()) + "), got " +
+                     std::to_string(job.project_names.size()));
+  for (size_t i = 0; i < job.project.size(); ++i)
+    def.project.push_back(checkpoint_point(job.project_names.empty() ? absolute(job.project[i]) : job.project_names[i],
+                                           job.project[i], *work, work_name, device));
+  DataSplit data = load_run_data(source_dir, job.common.data_overrides);
+  PointEvaluator ev(*work, data, device, resolved_eval(job.common, source_dir));
+  auto po = job.plane;
+  po.quiet = po.quiet || job.common.quiet;
+  nlohmann::json meta = {{"sources", sources}, {"data", run_data_tree(source_dir, job.common.data_overrides)}};
+  return evaluate_plane(ev, def, po, job.out_dir, meta);
+}
+
+}  // namespace
+
+RunTrajectory run_trajectory(const std::string& run_dir) {
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  CL_CHECK_INPUT(fs::is_directory(dir), run_dir + ": no checkpoints/ folder (not a run folder)");
+  std::vector<std::pair<int, std::string>> found;
+  const std::regex epoch_re("^epoch-([0-9]+)\\.pt$");
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    std::smatch m;
+    if (std::regex_match(name, m, epoch_re)) found.push_back({std::stoi(m[1].str()), e.path().string()});
+  }
+  CL_CHECK_INPUT(!found.empty(), run_dir + ": no checkpoints/epoch-<E>.pt (train with checkpoint_every = 1)");
+  std::sort(found.begin(), found.end());
+  RunTrajectory t;
+  for (const auto& [e, p] : found) {
+    t.epoch_numbers.push_back(e);
+    t.epochs.push_back(p);
+  }
+  const std::string final_path = checkpoint_path(run_dir, "final");
+  t.final_checkpoint = file_exists(final_path) ? final_path : t.epochs.back();
+  return t;
+}
+
 PlaneResult run_plane(const PlaneJob& job) {
   CL_CHECK_INPUT(!job.out_dir.empty(), "plane: --out is required");
+  if (!job.directions.empty()) return run_direction_plane(job);
   PlaneInputs in;
   NetworkPtr work;
   std::string source_dir;
@@ -200,12 +318,10 @@ PlaneResult run_plane(const PlaneJob& job) {
   CL_CHECK_INPUT(job.project_names.empty() || job.project_names.size() == job.project.size(),
                  "plane: give one --project-name per --project (" + std::to_string(job.project.size()) + "), got " +
                      std::to_string(job.project_names.size()));
-  for (size_t i = 0; i < job.project.size(); ++i) {
-    const std::string& p = job.project[i];
-    auto net = load_network(p, job.common.device);
-    require_same_architecture(*work, *net, in.names[0], p);
-    in.extra.push_back({job.project_names.empty() ? absolute(p) : job.project_names[i], flat_parameters(*net)});
-  }
+  // Streamed: one projected checkpoint in memory at a time, whatever their number (issue 16).
+  for (size_t i = 0; i < job.project.size(); ++i)
+    in.stream.push_back(checkpoint_point(job.project_names.empty() ? absolute(job.project[i]) : job.project_names[i],
+                                         job.project[i], *work, in.names[0], job.common.device));
   DataSplit data = load_run_data(source_dir, job.common.data_overrides);
   PointEvaluator ev(*work, data, job.common.device, resolved_eval(job.common, source_dir));
   auto po = job.plane;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "surface/curve_training.h"
+#include "surface/directions.h"
 #include "surface/path_eval.h"
 #include "surface/plane.h"
 #include "surface/point_eval.h"
@@ -69,7 +70,10 @@ struct CurveEvalResult {
 CurveEvalResult run_curve_eval(const CurveEvalJob& job);
 
 // A plane through three checkpoints, or through (bend 0, bend k, bend B-1) of a curve folder
-// (k = the middle bend by default), with further checkpoints projected.
+// (k = the middle bend by default), with further checkpoints projected. Or a plane given by its
+// directions (directions = "random": around one checkpoint along two filter-normalised random
+// directions; "pca": the top two principal components of a run's epoch checkpoints around its
+// final weights, every epoch projected). Projected checkpoints are read one at a time.
 struct PlaneJob {
   std::vector<std::string> checkpoints;  // W0 W1 W2 (empty when curve_dir is given)
   std::string curve_dir;
@@ -79,7 +83,22 @@ struct PlaneJob {
   std::string out_dir;
   PlaneOptions plane;
   SurfaceCommon common;
+  std::string directions;        // "" (three points or a curve) | "random" | "pca"
+  std::string around;            // random: the centre checkpoint
+  std::string trajectory;        // pca: a run folder (checkpoints/epoch-<E>.pt, and final.pt as the origin)
+  RandomDirectionOptions random;
+  double span = 1.0;             // random: alpha, beta in [-span, span]
+  PcaOptions pca;
 };
 PlaneResult run_plane(const PlaneJob& job);
+
+// The checkpoints of a run's trajectory: epoch-<E>.pt by increasing E, and the final weights
+// (final.pt when present, else the last epoch's). Error(BadInput) when there are none.
+struct RunTrajectory {
+  std::vector<std::string> epochs;  // paths
+  std::vector<int> epoch_numbers;
+  std::string final_checkpoint;
+};
+RunTrajectory run_trajectory(const std::string& run_dir);
 
 }  // namespace closerlook

@@ -40,13 +40,54 @@ PlaneBasis plane_basis(const torch::Tensor& w0, const torch::Tensor& w1, const t
 PlaneCoords project_onto_plane(const PlaneBasis& b, const torch::Tensor& p) {
   auto d = p.to(torch::kFloat64) - b.origin;
   PlaneCoords c;
-  c.x = d.dot(b.u).item<double>();
-  c.y = d.dot(b.v).item<double>();
+  if (b.orthonormal) {
+    c.x = d.dot(b.u).item<double>();
+    c.y = d.dot(b.v).item<double>();
+  } else {
+    // Least squares in the (u, v) coordinates: [uu uv; uv vv] (x, y) = (d.u, d.v).
+    const double uu = b.u.dot(b.u).item<double>(), uv = b.u.dot(b.v).item<double>(), vv = b.v.dot(b.v).item<double>();
+    const double du = d.dot(b.u).item<double>(), dv = d.dot(b.v).item<double>();
+    const double det = uu * vv - uv * uv;
+    CL_CHECK_INPUT(det > 1e-12 * uu * vv, "plane: the two directions are (numerically) parallel");
+    c.x = (vv * du - uv * dv) / det;
+    c.y = (uu * dv - uv * du) / det;
+  }
   c.off_plane = (d - c.x * b.u - c.y * b.v).norm().item<double>();
   return c;
 }
 
+std::vector<PlaneCoords> project_points(const PlaneBasis& b, const std::vector<torch::Tensor>& held,
+                                        const std::vector<StreamedPoint>& stream) {
+  std::vector<PlaneCoords> out;
+  for (const auto& p : held) out.push_back(project_onto_plane(b, p));
+  for (const auto& sp : stream) {
+    CL_CHECK_INPUT(static_cast<bool>(sp.load), "plane: no loader for the point '" + sp.name + "'");
+    out.push_back(project_onto_plane(b, sp.load()));  // the loaded vector is dropped here
+  }
+  return out;
+}
+
 torch::Tensor plane_point(const PlaneBasis& b, double x, double y) { return b.origin + x * b.u + y * b.v; }
+
+namespace {
+
+// grid values from min(v) - margin to max(v) + margin.
+std::vector<double> cover_axis(const std::vector<double>& v, int grid, double margin) {
+  const double lo = *std::min_element(v.begin(), v.end()) - margin;
+  const double hi = *std::max_element(v.begin(), v.end()) + margin;
+  std::vector<double> out(static_cast<size_t>(grid));
+  for (int k = 0; k < grid; ++k) out[k] = lo + (hi - lo) * double(k) / double(grid - 1);
+  return out;
+}
+
+// span * (2k - (G - 1)) / (G - 1): symmetric (out[G-1-k] == -out[k]) and 0 exactly in the middle.
+std::vector<double> symmetric_axis(double span, int grid) {
+  std::vector<double> out(static_cast<size_t>(grid));
+  for (int k = 0; k < grid; ++k) out[k] = span * double(2 * k - (grid - 1)) / double(grid - 1);
+  return out;
+}
+
+}  // namespace
 
 std::pair<std::vector<double>, std::vector<double>> plane_axes(const PlaneBasis& b,
                                                                const std::vector<PlaneCoords>& extra, int grid,
@@ -58,14 +99,7 @@ std::pair<std::vector<double>, std::vector<double>> plane_axes(const PlaneBasis&
     as.push_back(c.x / b.dx);
     bs.push_back(c.y / b.dy);
   }
-  auto axis = [&](const std::vector<double>& v) {
-    const double lo = *std::min_element(v.begin(), v.end()) - margin;
-    const double hi = *std::max_element(v.begin(), v.end()) + margin;
-    std::vector<double> out(static_cast<size_t>(grid));
-    for (int k = 0; k < grid; ++k) out[k] = lo + (hi - lo) * double(k) / double(grid - 1);
-    return out;
-  };
-  return {axis(as), axis(bs)};
+  return {cover_axis(as, grid, margin), cover_axis(bs, grid, margin)};
 }
 
 nlohmann::json PlaneOptions::to_json() const {
@@ -82,6 +116,19 @@ nlohmann::json coords_json(const std::string& name, const PlaneCoords& c, const 
 }
 
 torch::Tensor vec(const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); }
+
+// The fields every plane's setup record ends with, and its hash.
+void finish_record(nlohmann::json& setup, const PointEvaluator& ev, const nlohmann::json& meta,
+                   const nlohmann::json& xy_units) {
+  setup["eval"] = ev.settings().to_json();
+  setup["examples"] = {{"bn", ev.bn_examples()}, {"train", ev.train_examples()}, {"test", ev.test_examples()}};
+  setup["keys"] = metric_keys();
+  setup["units"] = {{"err", "fraction in [0, 1]"}, {"nll", "mean cross-entropy (nats)"},
+                    {"loss", "nll + 0.5 * weight_decay * ||w||^2"}, {"x, y", "weight-space units along u, v"}};
+  if (!xy_units.is_null()) setup["units"]["x, y"] = xy_units;
+  setup["meta"] = meta;
+  setup["setup_hash"] = content_hash(setup.dump());
+}
 
 // The empty G x G grid of a plane's setup record.
 GridStore plane_cells(const nlohmann::json& setup) {
@@ -108,12 +155,29 @@ void write_plane_outputs(const nlohmann::json& setup, const GridStore& cells, co
       ga[i][j][1] = betas[j] * dy;
     }
   write_npy(dir + "/grid.npy", grid);
-  auto bends = torch::empty({3, 2}, torch::kFloat64);
-  for (int k = 0; k < 3; ++k) {
-    bends[k][0] = setup.at("bend_coordinates")[k].at("x").get<double>();
-    bends[k][1] = setup.at("bend_coordinates")[k].at("y").get<double>();
+  // (N, 2) x, y of named points: the three points of a three-point plane, a definition's anchors.
+  auto xy = [&](const nlohmann::json& pts, const std::string& file) {
+    auto m = torch::empty({static_cast<int64_t>(pts.size()), 2}, torch::kFloat64);
+    for (size_t k = 0; k < pts.size(); ++k) {
+      m[k][0] = pts[k].at("x").get<double>();
+      m[k][1] = pts[k].at("y").get<double>();
+    }
+    write_npy(dir + "/" + file, m);
+  };
+  if (setup.contains("bend_coordinates")) xy(setup["bend_coordinates"], "bend_coordinates.npy");
+  if (setup.contains("anchors")) xy(setup["anchors"], "anchor_coordinates.npy");
+  if (!setup.value("projections", nlohmann::json::array()).empty()) {
+    // (N, 3): x, y, off-plane distance of every projected point, in plane.json's order.
+    const auto& ps = setup["projections"];
+    auto m = torch::empty({static_cast<int64_t>(ps.size()), 3}, torch::kFloat64);
+    for (size_t k = 0; k < ps.size(); ++k) {
+      m[k][0] = ps[k].at("x").get<double>();
+      m[k][1] = ps[k].at("y").get<double>();
+      m[k][2] = ps[k].at("off_plane").get<double>();
+    }
+    write_npy(dir + "/projection_coordinates.npy", m);
   }
-  write_npy(dir + "/bend_coordinates.npy", bends);
+  if (setup.contains("directions")) write_json(dir + "/directions.json", setup["directions"]);
   if (setup.contains("curve_coordinates")) {
     const auto& cc = setup["curve_coordinates"];
     auto m = torch::empty({static_cast<int64_t>(cc.size()), 2}, torch::kFloat64);
@@ -164,12 +228,17 @@ PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneInputs& in, const Pl
   while (names.size() < 3) names.push_back("w" + std::to_string(names.size()));
 
   // Projections of every extra point, and of the curve.
-  std::vector<PlaneCoords> extra;
-  nlohmann::json projections = nlohmann::json::array();
+  std::vector<torch::Tensor> held;
+  std::vector<std::string> extra_names;
   for (const auto& [name, p] : in.extra) {
-    extra.push_back(project_onto_plane(b, p));
-    projections.push_back(coords_json(name, extra.back(), b));
+    held.push_back(p);
+    extra_names.push_back(name);
   }
+  for (const auto& sp : in.stream) extra_names.push_back(sp.name);
+  std::vector<PlaneCoords> extra = project_points(b, held, in.stream);
+  held.clear();
+  nlohmann::json projections = nlohmann::json::array();
+  for (size_t k = 0; k < extra.size(); ++k) projections.push_back(coords_json(extra_names[k], extra[k], b));
   nlohmann::json curve_coords;
   if (in.curve) {
     curve_coords = nlohmann::json::array();
@@ -196,13 +265,67 @@ PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneInputs& in, const Pl
        coords_json(names[2], {b.dx, 0, 0}, b)});
   setup["projections"] = projections;
   if (in.curve) setup["curve_coordinates"] = curve_coords;
-  setup["eval"] = ev.settings().to_json();
-  setup["examples"] = {{"bn", ev.bn_examples()}, {"train", ev.train_examples()}, {"test", ev.test_examples()}};
-  setup["keys"] = metric_keys();
-  setup["units"] = {{"err", "fraction in [0, 1]"}, {"nll", "mean cross-entropy (nats)"},
-                    {"loss", "nll + 0.5 * weight_decay * ||w||^2"}, {"x, y", "weight-space units along u, v"}};
-  setup["meta"] = meta;
-  setup["setup_hash"] = content_hash(setup.dump());
+  finish_record(setup, ev, meta, {});
+  return s;
+}
+
+PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneDefinition& def, const PlaneOptions& opts,
+                       const nlohmann::json& meta) {
+  CL_CHECK_INPUT(!def.kind.empty(), "plane: a plane definition needs a kind");
+  CL_CHECK_INPUT(def.basis.origin.defined() && def.basis.u.defined() && def.basis.v.defined(),
+                 "plane '" + def.kind + "': no basis");
+  CL_CHECK_INPUT(opts.grid >= 2, "plane: --grid must be >= 2, got " + std::to_string(opts.grid));
+  PlaneSetup s;
+  s.basis = def.basis;
+  PlaneBasis& b = s.basis;
+  std::vector<PlaneCoords> projected = project_points(b, {}, def.project);
+  if (def.scale_to_points) {  // alpha/beta units: the largest |x|, |y| of the anchors and projections
+    double mx = 0, my = 0;
+    for (const auto& c : projected) mx = std::max(mx, std::fabs(c.x)), my = std::max(my, std::fabs(c.y));
+    for (const auto& a : def.anchors) mx = std::max(mx, std::fabs(a.second.x)), my = std::max(my, std::fabs(a.second.y));
+    CL_CHECK_INPUT(mx > 0 && my > 0 && std::isfinite(mx) && std::isfinite(my),
+                   "plane '" + def.kind + "': the projected points do not spread along both directions");
+    b.dx = mx;
+    b.dy = my;
+  }
+  if (def.span) {
+    CL_CHECK_INPUT(*def.span > 0 && std::isfinite(*def.span), "plane: --span must be > 0");
+    s.alphas = s.betas = symmetric_axis(*def.span, opts.grid);
+  } else {
+    CL_CHECK_INPUT(opts.margin >= 0, "plane: --margin must be >= 0");
+    std::vector<double> as, bs;
+    for (const auto& a : def.anchors) as.push_back(a.second.x / b.dx), bs.push_back(a.second.y / b.dy);
+    for (const auto& c : projected) as.push_back(c.x / b.dx), bs.push_back(c.y / b.dy);
+    CL_CHECK_INPUT(!as.empty(), "plane '" + def.kind + "': no points to cover and no span");
+    s.alphas = cover_axis(as, opts.grid, opts.margin);
+    s.betas = cover_axis(bs, opts.grid, opts.margin);
+  }
+  nlohmann::json& setup = s.record;
+  setup["format"] = "closerlook-plane-1";
+  setup["kind"] = def.kind;
+  nlohmann::json names = nlohmann::json::array(), anchors = nlohmann::json::array(),
+                 projections = nlohmann::json::array();
+  for (const auto& [name, c] : def.anchors) {
+    names.push_back(name);
+    anchors.push_back(coords_json(name, c, b));
+  }
+  for (size_t k = 0; k < projected.size(); ++k) projections.push_back(coords_json(def.project[k].name, projected[k], b));
+  setup["names"] = names;
+  setup["dx"] = b.dx;
+  setup["dy"] = b.dy;
+  setup["alphas"] = s.alphas;
+  setup["betas"] = s.betas;
+  auto o = opts.to_json();
+  o.erase("curve_points");
+  if (def.span) {
+    o.erase("margin");
+    o["span"] = *def.span;
+  }
+  setup["options"] = o;
+  setup["anchors"] = anchors;
+  setup["projections"] = projections;
+  setup["directions"] = def.directions;
+  finish_record(setup, ev, meta, def.units);
   return s;
 }
 
@@ -243,10 +366,23 @@ GridTask plane_task(PointEvaluator& ev, const PlaneSetup& s, const PlaneOptions&
 
 PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneInputs& in, const PlaneOptions& opts,
                            const std::string& out_dir, const nlohmann::json& meta) {
+  GridShard{opts.shard, opts.shards}.check();
+  CL_CHECK_INPUT(opts.save_every >= 1, "plane: save_every must be >= 1");
+  return evaluate_plane_setup(ev, plane_setup(ev, in, opts, meta), opts, out_dir);
+}
+
+PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneDefinition& def, const PlaneOptions& opts,
+                           const std::string& out_dir, const nlohmann::json& meta) {
+  GridShard{opts.shard, opts.shards}.check();
+  CL_CHECK_INPUT(opts.save_every >= 1, "plane: save_every must be >= 1");
+  return evaluate_plane_setup(ev, plane_setup(ev, def, opts, meta), opts, out_dir);
+}
+
+PlaneResult evaluate_plane_setup(PointEvaluator& ev, const PlaneSetup& s, const PlaneOptions& opts,
+                                 const std::string& out_dir) {
   const GridShard shard{opts.shard, opts.shards};
   shard.check();
   CL_CHECK_INPUT(opts.save_every >= 1, "plane: save_every must be >= 1");
-  const PlaneSetup s = plane_setup(ev, in, opts, meta);
   PlaneResult res;
   res.dir = out_dir;
   res.cells_total = opts.grid * opts.grid;

@@ -8,6 +8,12 @@
 //   each side in alpha/beta units (default: alphas = betas = linspace(-0.2, 1.2, 21)).
 //   Cell (i, j) is alphas[i], betas[j]; arrays are G x G indexed [i][j] as in plane.npz.
 //
+// Planes given by their basis alone (random directions around a point, a trajectory's principal
+// components; surface/directions.h) go through the same setup record, cells, shards, resume and
+// outputs: a plane is (origin, u, v, axes) whatever chose u and v (PlaneDefinition below).
+// Points to project may be streamed (StreamedPoint: loaded when projected, then dropped), so the
+// memory of a plane does not grow with the number of projected checkpoints.
+//
 // Output folder (see docs/surface.md): plane.json (metadata, projections), alphas.npy, betas.npy,
 // grid.npy (G x G x 2, the (x, y) of each cell), bend_coordinates.npy (3 x 2), curve_coordinates.npy
 // (T x 2, with a curve), tr_loss/tr_nll/tr_err/te_loss/te_nll/te_err.npy (G x G float64), plane.csv.
@@ -17,7 +23,9 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +40,9 @@ struct PlaneBasis {
   torch::Tensor origin, u, v;  // float64, flat
   double dx = 0, dy = 0;       // ||w2 - w0||, height of w1 above the line w0-w2
   double x1 = 0;               // x coordinate of w1
+  // u, v unit and orthogonal (three points, PCA). False for random directions (u = d1, v = d2 as
+  // drawn, dx = dy = 1): coordinates then solve the 2 x 2 Gram system of u, v.
+  bool orthonormal = true;
 };
 
 // Error(BadInput) when the three points are (numerically) collinear.
@@ -58,10 +69,20 @@ struct PlaneOptions {
   nlohmann::json to_json() const;
 };
 
+// A point projected without being held: `load` is called once, when the point is projected.
+struct StreamedPoint {
+  std::string name;
+  std::function<torch::Tensor()> load;
+};
+// Projections of held points then streamed ones (one loaded at a time), in that order.
+std::vector<PlaneCoords> project_points(const PlaneBasis& b, const std::vector<torch::Tensor>& held,
+                                        const std::vector<StreamedPoint>& stream);
+
 struct PlaneInputs {
   torch::Tensor w0, w1, w2;                 // flat parameter vectors
   std::vector<std::string> names;           // labels of w0, w1, w2 (paths, "bend 1", ...)
   std::vector<std::pair<std::string, torch::Tensor>> extra;  // further points to project
+  std::vector<StreamedPoint> stream;        // projected after `extra`, one at a time
   const Curve* curve = nullptr;             // projected at curve_points t's when set
 };
 
@@ -86,6 +107,28 @@ bool open_plane_dir(const PlaneSetup& s, const std::string& out_dir);
 GridTask plane_task(PointEvaluator& ev, const PlaneSetup& s, const PlaneOptions& opts, const std::string& out_dir);
 // The final outputs of a plane from its setup record and its complete cells.
 void write_plane_outputs(const nlohmann::json& setup, const GridStore& cells, const std::string& dir);
+
+// A plane given by its basis alone (surface/directions.h chooses u, v).
+struct PlaneDefinition {
+  std::string kind;                 // "random" | "pca" (plane.json "kind")
+  PlaneBasis basis;                 // origin: the centre point / the final iterate
+  std::vector<std::pair<std::string, PlaneCoords>> anchors;  // named points on the plane (the centre)
+  // Axes: alpha = beta in [-span, span] (symmetric, 0 exactly in the middle of an odd grid) when
+  // set; else covering the anchors and the projections plus opts.margin, with dx, dy first set to
+  // the largest |x|, |y| among them (scale_to_points) so the margin is relative.
+  std::optional<double> span;
+  bool scale_to_points = false;
+  std::vector<StreamedPoint> project;  // projected into plane.json's "projections"
+  nlohmann::json directions;           // how u, v were chosen: directions.json (seed, norms, variance)
+  nlohmann::json units;                // what x, y mean
+};
+PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneDefinition& def, const PlaneOptions& opts,
+                       const nlohmann::json& meta = {});
+PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneDefinition& def, const PlaneOptions& opts,
+                           const std::string& out_dir, const nlohmann::json& meta = {});
+// Shard, evaluate, write (both forms of evaluate_plane).
+PlaneResult evaluate_plane_setup(PointEvaluator& ev, const PlaneSetup& s, const PlaneOptions& opts,
+                                 const std::string& out_dir);
 
 // Evaluates this shard's cells (resuming from its partial file) and, when the run is unsharded,
 // writes the final outputs. `meta` is stored in plane.json (e.g. data spec, sources).
