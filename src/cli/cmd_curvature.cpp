@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "surface/curvature.h"
+#include "train/curvature.h"
 
 namespace closerlook {
 namespace {

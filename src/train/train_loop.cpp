@@ -198,6 +198,7 @@ LoopResult TrainLoop::run() {
         if (!read_window()) return diverge();
         interrupt(sig);
       }
+      if (writer_) target_.observe(iter_);
       const auto step_start = clock();
       lr = target_.prepare_step(iter_);
       clear_grads(params);
@@ -248,6 +249,7 @@ LoopResult TrainLoop::run() {
     for (const auto& tag : target_.epoch_tags(info.epoch)) save_checkpoint(tag);
     save_checkpoint("last");
   }
+  if (writer_ && iter_ == total_) target_.observe(iter_);
   progress.done(target_.done_text());
   if (iter_ == total_)
     for (const auto& tag : target_.final_tags()) {

@@ -111,6 +111,10 @@ class TrainTarget {
   virtual bool resumes_mid_epoch() const { return true; }
 
   virtual void begin_epoch(int64_t /*epoch0*/) {}  // 0-based epoch about to run (or resume)
+  // The weights after `iter` steps, before step `iter` (and once after the last step, iter =
+  // the run's length); rank 0 only. E.g. curvature tracking (train.curvature_every). Must leave
+  // the training state as it found it.
+  virtual void observe(int64_t /*iter*/) {}
   virtual double prepare_step(int64_t iter) = 0;   // sets the step's lr (and freezing); returns the lr
   virtual StepLoss forward_backward(int64_t epoch0, int64_t index) = 0;
   // Between the (reduced) network gradients and the optimizer step: e.g. the curve's chain rule.

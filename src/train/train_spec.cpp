@@ -82,6 +82,17 @@ TrainSpec read_train_spec(ConfigReader& r) {
   if (t.checkpoint_sgdr_cycles && t.schedule != "sgdr")
     throw_bad_input(r.source() + ": key '" + r.path("checkpoint_sgdr_cycles") + "': needs schedule = \"sgdr\"");
 
+  t.curvature_every = r.get_int("curvature_every", t.curvature_every, 0, kMaxInt);
+  t.curvature_iters = r.get_int_list("curvature_iters", t.curvature_iters, 0, kMaxInt);
+  t.curvature_examples = r.get_int("curvature_examples", t.curvature_examples, 1, 1 << 24);
+  t.curvature_batch = r.get_int("curvature_batch", t.curvature_batch, 1, 1 << 24);
+  t.curvature_steps = r.get_int("curvature_steps", t.curvature_steps, 1, 1000);
+  t.curvature_layer_steps = r.get_int("curvature_layer_steps", t.curvature_layer_steps, 1, 1000);
+  t.curvature_per_layer = r.get_bool("curvature_per_layer", t.curvature_per_layer);
+  t.curvature_bn = r.get_enum("curvature_bn", t.curvature_bn, {"train", "eval"});
+  t.curvature_trace_samples = r.get_int("curvature_trace_samples", t.curvature_trace_samples, 0, 10000);
+  t.curvature_warm_start = r.get_bool("curvature_warm_start", t.curvature_warm_start);
+
   t.init_from = r.get_string("init_from", t.init_from);
   t.teacher = r.get_string("teacher", t.teacher);
   t.kd_temperature = r.get_double("kd_temperature", t.kd_temperature, 1e-6, 1e6);

@@ -40,6 +40,21 @@ struct TrainSpec : ScheduleParams {
   int64_t checkpoint_every = 0;            // "epoch-<E>" every k epochs (0: off)
   bool checkpoint_sgdr_cycles = false;     // "sgdr-cycle-<K>" at the end of each SGDR cycle
 
+  // Curvature during training (train/curvature.h): lambda_max of the network and of each layer
+  // block into <out>/curvature.jsonl at these iterations (before that iteration's step). In
+  // iterations, not epochs: the warmup window is shorter than an epoch (quick preset: 8 steps =
+  // one epoch of the large batch). Off unless curvature_every or curvature_iters is set.
+  int64_t curvature_every = 0;
+  std::vector<int64_t> curvature_iters;
+  int64_t curvature_examples = 256;   // the first N un-augmented training images
+  int64_t curvature_batch = 128;      // one Lanczos per batch: mean and se over the batches
+  int64_t curvature_steps = 8;        // Lanczos iterations, network
+  int64_t curvature_layer_steps = 5;  // ... per layer block
+  bool curvature_per_layer = true;
+  std::string curvature_bn = "train"; // train (batch statistics: the function SGD steps on) | eval
+  int64_t curvature_trace_samples = 0;
+  bool curvature_warm_start = true;   // Lanczos from the previous measurement's top vectors
+
   std::string init_from;              // start from these weights (a <run>/checkpoints/<tag>.pt)
   std::string teacher;                // distil from this checkpoint (empty: plain cross-entropy)
   double kd_temperature = 4.0;

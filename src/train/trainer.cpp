@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "core/progress.h"
+#include "train/curvature.h"
 #include "train/kd_loss.h"
 #include "train/optimizer.h"
 #include "train/run_dir.h"
@@ -125,8 +126,8 @@ namespace {
 // KD, end-of-epoch evaluation on the train/test sets, checkpoints <tag>.pt + <tag>.state.pt.
 class NetworkTarget : public TrainTarget {
  public:
-  NetworkTarget(const TrainInputs& in, const RunOptions& opts)
-      : in_(in), net_(*in.net), t_(in.spec), dev_(opts.device), quiet_(opts.quiet) {
+  NetworkTarget(const TrainInputs& in, const RunOptions& opts, std::string out_dir = "")
+      : in_(in), net_(*in.net), t_(in.spec), dev_(opts.device), quiet_(opts.quiet), out_dir_(std::move(out_dir)) {
     ipe_ = in.batches->num_batches();
     CL_CHECK_INPUT(ipe_ > 0, "no training batches: the training set is smaller than batch_size " +
                                  std::to_string(t_.batch_size) + " with drop_last");
@@ -155,6 +156,22 @@ class NetworkTarget : public TrainTarget {
     optimizer_ = make_optimizer(t_, {trained, frozen_});
     freeze_ = std::make_unique<FreezeControl>(frozen_);
     if (t_.schedule == "sgdr") cycle_ends_ = sgdr_cycle_end_epochs(t_.sgdr_t0, t_.sgdr_tmult, t_.epochs);
+    if (!out_dir_.empty() && (t_.curvature_every > 0 || !t_.curvature_iters.empty())) {
+      CurvatureTrackOptions co;
+      co.every = t_.curvature_every;
+      co.iters = t_.curvature_iters;
+      co.examples = t_.curvature_examples;
+      co.batch_size = t_.curvature_batch;
+      co.steps = static_cast<int>(t_.curvature_steps);
+      co.layer_steps = static_cast<int>(t_.curvature_layer_steps);
+      co.per_layer = t_.curvature_per_layer;
+      co.bn_train = t_.curvature_bn == "train";
+      co.trace_samples = static_cast<int>(t_.curvature_trace_samples);
+      co.warm_start = t_.curvature_warm_start;
+      co.seed = in.seed;
+      curv_opts_ = co;
+      curvature_ = std::make_unique<CurvatureTracker>(co, *in.train_eval, dev_);
+    }
   }
 
   const EvalResult& train_result() const { return train_; }
@@ -165,7 +182,18 @@ class NetworkTarget : public TrainTarget {
   std::vector<torch::Tensor> parameters() override { return all_params_; }
   torch::optim::Optimizer& optimizer() override { return *optimizer_; }
 
+  std::string curvature_path() const { return (fs::path(out_dir_) / "curvature.jsonl").string(); }
+  // curvature.jsonl: one row per measured iteration (train/curvature.h), written by rank 0.
+  void observe(int64_t iter) override {
+    if (!curvature_ || !curv_opts_.due(iter)) return;
+    nlohmann::json row = curvature_->measure(net_, iter, schedule_lr(sched_, iter));
+    row["epoch"] = double(iter) / double(ipe_);
+    row["momentum"] = t_.optimizer == "sgd" ? t_.momentum : 0.0;
+    append_jsonl(curvature_path(), row);
+  }
+
   void fresh_start(int rank) override {
+    if (rank == 0 && curvature_ && file_exists(curvature_path())) fs::remove(curvature_path());
     // Dropout stream; the weights were initialised by the caller. Data-parallel ranks > 0 draw
     // their own masks (rank 0 keeps the single-process stream).
     torch::manual_seed(in_.seed + 1000003ULL * static_cast<uint64_t>(rank));
@@ -176,6 +204,13 @@ class NetworkTarget : public TrainTarget {
     TrainState st = load_train_state(last, *optimizer_, &net_);
     iter = st.iter;
     progress = st.progress;
+    if (curvature_ && file_exists(curvature_path())) {
+      // Rows measured after the resumed position are measured again.
+      std::string kept;
+      for (const auto& row : read_jsonl(curvature_path()))
+        if (row.value("iter", int64_t(0)) < iter) kept += row.dump() + "\n";
+      write_file_atomic(curvature_path(), kept);
+    }
     train_ = eval_from_json(st.progress.value("train", nlohmann::json()));
     test_ = eval_from_json(st.progress.value("test", nlohmann::json()));
     return true;
@@ -279,13 +314,18 @@ class NetworkTarget : public TrainTarget {
   std::unique_ptr<FreezeControl> freeze_;
   std::vector<int64_t> cycle_ends_;
   EvalResult train_, test_;
+  std::string out_dir_;
+  CurvatureTrackOptions curv_opts_;
+  std::unique_ptr<CurvatureTracker> curvature_;
 };
 
 }  // namespace
 
 TrainSummary train_network(const TrainInputs& in, const std::string& out_dir, const RunOptions& opts) {
   CL_CHECK_INPUT(in.net && in.batches && in.train_eval && in.test, "train_network: missing network or data");
-  NetworkTarget target(in, opts);
+  // Curvature tracking writes rows on rank 0 only.
+  const bool writer = !opts.data_parallel || opts.data_parallel->rank() == 0;
+  NetworkTarget target(in, opts, writer ? out_dir : "");
   LoopOptions lo;
   lo.epochs = in.spec.epochs;
   lo.out_dir = out_dir;

@@ -1,4 +1,4 @@
-// Curvature (surface/curvature.h) against exact answers: quadratics with a known Hessian
+// Curvature (train/curvature.h) against exact answers: quadratics with a known Hessian
 // (eigenvalues, blocks, traces, Hutchinson exact on a diagonal Hessian) and a small MLP network
 // against torch.autograd.functional.hessian in the Python peer (float64).
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include "core/json_io.h"
 #include "core/npy.h"
 #include "models/factory.h"
-#include "surface/curvature.h"
+#include "train/curvature.h"
 
 namespace fs = std::filesystem;
 using namespace closerlook;

@@ -62,6 +62,12 @@ struct CurvatureOptions {
   double density_sigma = 0.0;   // Gaussian width; 0 = 1% of the spectrum's range
   bool per_layer = true;        // also every layer block
   uint64_t seed = 0;
+  // Warm starts (training-time tracking, train/trainer.cpp): the start vector of the network's
+  // Lanczos and of each block's (flat, over the operator's parameters; undefined or of the wrong
+  // size = the seeded Gaussian start). keep_vectors returns the top Ritz vectors for the next call.
+  torch::Tensor network_start;
+  std::vector<torch::Tensor> block_starts;
+  bool keep_vectors = false;
 };
 
 struct Spectrum {
@@ -78,6 +84,9 @@ struct CurvatureResult {
   // SLQ: per run the nodes and weights; the smoothed density on a grid (empty without density).
   std::vector<std::vector<double>> density_nodes, density_weights;
   std::vector<double> density_grid, density;
+  // With keep_vectors: the top Ritz vector of the network's operator and of each block's.
+  torch::Tensor network_vector;
+  std::vector<torch::Tensor> block_vectors;
   int64_t hvps = 0;        // Hessian-vector products (double backwards over the whole subset)
   double seconds = 0;
   nlohmann::json to_json() const;
@@ -91,6 +100,54 @@ CurvatureResult compute_curvature(const HessianProblem& problem, const Curvature
 // parameters are used in place (gradients are taken, values not changed).
 HessianProblem network_problem(Network& net, const Dataset& data, int64_t examples, int64_t batch_size,
                                torch::Device device, bool bn_train = false);
+
+// ---- Curvature during training (train.curvature_every / curvature_iters, train/trainer.cpp) ----
+// At the chosen iterations (before that iteration's step: the weights after `iter` steps), the
+// top Hessian eigenvalue of the whole network and of every layer block, on a fixed subset of the
+// un-augmented training set (its first `examples` images) cut into `batch_size` batches. Each
+// batch is its own operator (the Hessian of that batch's mean loss): lambda_max is the mean over
+// the batches and its se their sd / sqrt(batches) (NaN for one batch), the within-run error of a
+// claim. Lanczos is warm-started from the previous measurement's top Ritz vectors (per batch and
+// block). The measurement leaves training bit-identical: parameters' requires_grad (freezing),
+// BN running statistics, the train/eval mode and the CPU random stream are restored.
+struct CurvatureTrackOptions {
+  int64_t every = 0;                 // iterations between measurements (0: only `iters`)
+  std::vector<int64_t> iters;        // and at these iterations
+  int64_t examples = 256;            // the first N un-augmented training images
+  int64_t batch_size = 128;          // batches of the subset (one operator each)
+  int steps = 8;                     // Lanczos iterations of the network's operator
+  int layer_steps = 5;               // ... of each layer block
+  bool per_layer = true;
+  bool bn_train = true;              // BN with batch statistics (the function SGD steps on)
+  int trace_samples = 0;             // Hutchinson probes per batch (0: no trace)
+  bool warm_start = true;
+  uint64_t seed = 0;
+  bool due(int64_t iter) const;
+};
+
+class CurvatureTracker {
+ public:
+  // `data`: the un-augmented training set (its first `examples` are moved to `device` once).
+  CurvatureTracker(const CurvatureTrackOptions& o, const Dataset& data, torch::Device device);
+  // One curvature.jsonl row: {iter, lr, sharpness (= lambda_max * lr / 2), lambda_max,
+  // lambda_max_se, lambda_max_batches, residual (largest top residual over batches), [trace,
+  // trace_se], blocks [{name, numel, top_vector_mass (the share of the unit top eigenvector in
+  // the block: where the sharpest direction lives, free), with per_layer also lambda_max,
+  // lambda_max_se, residual[, trace]}], examples,
+  // batches, bn, steps, layer_steps, hvps, seconds}; non-finite numbers are null, and a
+  // measurement that fails (non-finite weights) is a row with "error".
+  nlohmann::json measure(Network& net, int64_t iter, double lr);
+  // The per-batch problems (the same as measure() uses; for tests).
+  std::vector<HessianProblem> problems(Network& net);
+  CurvatureOptions options() const;
+
+ private:
+  CurvatureTrackOptions o_;
+  Dataset sub_;
+  torch::Device device_;
+  std::vector<torch::Tensor> warm_net_;                 // per batch
+  std::vector<std::vector<torch::Tensor>> warm_blocks_; // per batch, per block
+};
 
 // `closerlook curvature CKPT`: the curvature of a checkpoint inside a run folder on the first
 // `examples` training images of the run's data (no augmentation). Writes <out_dir>/curvature.json

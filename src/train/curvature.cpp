@@ -1,4 +1,4 @@
-#include "surface/curvature.h"
+#include "train/curvature.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -169,9 +169,23 @@ CurvatureResult compute_curvature(const HessianProblem& p, const CurvatureOption
   // Operators: 0 = the network; then the blocks; then the density runs (the network again).
   std::vector<Lanczos> ops;
   const int layer_steps = std::max(std::min(o.layer_steps, o.steps), std::min(o.top_k, o.steps));
-  ops.push_back({&all, {gaussian_start(n_all, o.seed, device)}, {}, {}, o.steps, false});
+  // A warm start when given one of the right size (normalised), else the seeded Gaussian.
+  auto start = [&](const torch::Tensor& warm, int64_t n, uint64_t seed) {
+    if (warm.defined() && warm.numel() == n) {
+      torch::Tensor v = warm.reshape({-1}).to(device, torch::kFloat64);
+      const double nv = v.norm().item<double>();
+      if (std::isfinite(nv) && nv > 0) return v / nv;
+    }
+    return gaussian_start(n, seed, device);
+  };
+  ops.push_back({&all, {start(o.network_start, n_all, o.seed)}, {}, {}, o.steps, false});
   for (size_t b = 0; b < blocks.size(); ++b)
-    ops.push_back({&blocks[b].params, {gaussian_start(blocks[b].numel, o.seed + 1 + b, device)}, {}, {}, layer_steps, false});
+    ops.push_back({&blocks[b].params,
+                   {start(b < o.block_starts.size() ? o.block_starts[b] : torch::Tensor(), blocks[b].numel, o.seed + 1 + b)},
+                   {},
+                   {},
+                   layer_steps,
+                   false});
   const size_t first_density = ops.size();
   for (int r = 0; r < o.density_runs; ++r) {
     torch::Tensor z = rademacher(n_all, o.seed + 100003ULL * (r + 1), device);
@@ -208,6 +222,18 @@ CurvatureResult compute_curvature(const HessianProblem& p, const CurvatureOption
   };
   res.network = spectrum_of(ops[0], "network", n_all);
   for (size_t b = 0; b < blocks.size(); ++b) res.blocks.push_back(spectrum_of(ops[1 + b], blocks[b].name, blocks[b].numel));
+  if (o.keep_vectors) {
+    // The top Ritz vector y = Q s_top of each operator (the next call's warm start).
+    auto top_vector = [](const Lanczos& L) {
+      auto [vals, vecs] = L.ritz();
+      const int64_t m = vals.size(0);
+      torch::Tensor y = torch::zeros_like(L.q.front());
+      for (int64_t j = 0; j < m && j < static_cast<int64_t>(L.q.size()); ++j) y.add_(L.q[j], vecs[j][m - 1].item<double>());
+      return y;
+    };
+    res.network_vector = top_vector(ops[0]);
+    for (size_t b = 0; b < blocks.size(); ++b) res.block_vectors.push_back(top_vector(ops[1 + b]));
+  }
 
   // Hutchinson: all probes in one pass; each probe's product also gives every block's z_b'(Hz)_b.
   if (o.trace_samples > 0) {
@@ -302,6 +328,175 @@ HessianProblem network_problem(Network& net, const Dataset& data, int64_t exampl
            static_cast<double>(n);
   };
   return p;
+}
+
+bool CurvatureTrackOptions::due(int64_t iter) const {
+  return (every > 0 && iter % every == 0) || std::find(iters.begin(), iters.end(), iter) != iters.end();
+}
+
+CurvatureTracker::CurvatureTracker(const CurvatureTrackOptions& o, const Dataset& data, torch::Device device)
+    : o_(o), sub_(dataset_on(data, device, o.examples)), device_(device) {
+  CL_CHECK_INPUT(o.examples >= 1 && o.batch_size >= 1 && o.steps >= 1 && o.layer_steps >= 1,
+                 "curvature tracking: examples, batch_size, steps and layer_steps must be >= 1");
+  CL_CHECK_INPUT(sub_.size() > 0, "curvature tracking: no training examples");
+}
+
+CurvatureOptions CurvatureTracker::options() const {
+  CurvatureOptions c;
+  c.top_k = 1;
+  c.steps = o_.steps;
+  c.layer_steps = o_.layer_steps;
+  c.trace_samples = o_.trace_samples;
+  c.per_layer = o_.per_layer;
+  c.seed = o_.seed;
+  return c;
+}
+
+std::vector<HessianProblem> CurvatureTracker::problems(Network& net) {
+  std::vector<HessianProblem> out;
+  const int64_t n = sub_.size();
+  for (int64_t s = 0; s < n; s += o_.batch_size) {
+    const int64_t len = std::min(o_.batch_size, n - s);
+    Dataset b = sub_;
+    b.images = sub_.images.narrow(0, s, len);
+    b.labels = sub_.labels.narrow(0, s, len);
+    out.push_back(network_problem(net, b, len, len, device_, o_.bn_train));
+  }
+  return out;
+}
+
+nlohmann::json CurvatureTracker::measure(Network& net, int64_t iter, double lr) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  nlohmann::json row = {{"iter", iter}, {"lr", num(lr)}, {"examples", sub_.size()}, {"bn", o_.bn_train ? "train" : "eval"},
+                        {"steps", o_.steps}, {"layer_steps", o_.layer_steps}};
+  // What training must find as it left it: requires_grad (freezing), buffers (BN running
+  // statistics), the mode, the CPU random stream (dropout).
+  const bool was_training = net.is_training();
+  std::vector<std::pair<torch::Tensor, bool>> grads;
+  for (auto& [name, p] : net.named_parameters()) grads.emplace_back(p, p.requires_grad());
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> buffers;
+  for (auto& [name, b] : net.named_buffers()) buffers.emplace_back(b, b.clone());
+  at::Generator cpu_gen = at::detail::getDefaultCPUGenerator();
+  const at::Tensor rng_state = cpu_gen.get_state();
+  auto restore = [&] {
+    torch::NoGradGuard ng;
+    for (auto& [b, saved] : buffers) b.copy_(saved);
+    for (auto& [p, rg] : grads) p.requires_grad_(rg);
+    net.train(was_training);
+    cpu_gen.set_state(rng_state);
+  };
+  try {
+    for (auto& [p, rg] : grads) p.requires_grad_(true);
+    std::vector<HessianProblem> probs = problems(net);
+    const size_t K = probs.size();
+    warm_net_.resize(K);
+    warm_blocks_.resize(K);
+    std::vector<double> lam, res, tr, tr_se;
+    std::vector<std::vector<double>> blam, bres, btr, bmass;  // [block][batch]
+    const std::vector<ParamBlock> pblocks = layer_blocks(probs.front().param_names, probs.front().params);
+    std::vector<std::string> bnames;
+    std::vector<int64_t> bnumel;
+    for (const auto& b : pblocks) {
+      bnames.push_back(b.name);
+      bnumel.push_back(b.numel);
+    }
+    const size_t nb = pblocks.size();
+    blam.resize(nb);
+    bres.resize(nb);
+    btr.resize(nb);
+    bmass.resize(nb);
+    int64_t hvps = 0;
+    for (size_t k = 0; k < K; ++k) {
+      CurvatureOptions co = options();
+      co.keep_vectors = true;  // the top vector's mass per block, and the next warm start
+      if (o_.warm_start) {
+        co.network_start = warm_net_[k];
+        co.block_starts = warm_blocks_[k];
+      }
+      CurvatureResult r = compute_curvature(probs[k], co);
+      hvps += r.hvps;
+      warm_net_[k] = r.network_vector;
+      warm_blocks_[k] = r.block_vectors;
+      lam.push_back(r.network.eigenvalues.empty() ? NAN : r.network.eigenvalues[0]);
+      res.push_back(r.network.residuals.empty() ? NAN : r.network.residuals[0]);
+      tr.push_back(r.network.trace);
+      tr_se.push_back(r.network.trace_se);
+      // Where the top direction lives: the squared norm of the unit top Ritz vector's block part
+      // (blocks are contiguous in parameter order). Free, and defined without per_layer.
+      {
+        torch::Tensor y = r.network_vector;
+        const double n2 = y.dot(y).item<double>();
+        int64_t off = 0;
+        for (size_t b = 0; b < nb; ++b) {
+          const double m = y.narrow(0, off, pblocks[b].numel).pow(2).sum().item<double>();
+          bmass[b].push_back(n2 > 0 ? m / n2 : NAN);
+          off += pblocks[b].numel;
+        }
+      }
+      for (size_t b = 0; b < r.blocks.size() && b < nb; ++b) {
+        blam[b].push_back(r.blocks[b].eigenvalues.empty() ? NAN : r.blocks[b].eigenvalues[0]);
+        bres[b].push_back(r.blocks[b].residuals.empty() ? NAN : r.blocks[b].residuals[0]);
+        btr[b].push_back(r.blocks[b].trace);
+      }
+    }
+    restore();
+    auto mean = [](const std::vector<double>& v) {
+      double m = 0;
+      for (double x : v) m += x / double(v.size());
+      return v.empty() ? NAN : m;
+    };
+    auto se = [&](const std::vector<double>& v) {
+      if (v.size() < 2) return double(NAN);
+      const double m = mean(v);
+      double s = 0;
+      for (double x : v) s += (x - m) * (x - m);
+      return std::sqrt(s / double(v.size() - 1) / double(v.size()));
+    };
+    auto maxv = [](const std::vector<double>& v) {
+      double m = -INFINITY;
+      for (double x : v) m = std::isnan(x) ? x : std::max(m, x);
+      return v.empty() ? NAN : m;
+    };
+    auto arr = [&](const std::vector<double>& v) {
+      nlohmann::json a = nlohmann::json::array();
+      for (double x : v) a.push_back(num(x));
+      return a;
+    };
+    const double lmax = mean(lam);
+    row["batches"] = K;
+    row["lambda_max"] = num(lmax);
+    row["lambda_max_se"] = num(se(lam));
+    row["lambda_max_batches"] = arr(lam);
+    row["residual"] = num(maxv(res));
+    row["sharpness"] = num(lmax * lr / 2);
+    if (o_.trace_samples > 0) {
+      row["trace"] = num(mean(tr));
+      // Between batches when there are several, else the single batch's Hutchinson se.
+      row["trace_se"] = num(K > 1 ? se(tr) : tr_se[0]);
+    }
+    nlohmann::json blocks = nlohmann::json::array();
+    for (size_t b = 0; b < bnames.size(); ++b) {
+      nlohmann::json bj = {{"name", bnames[b]}, {"numel", bnumel[b]}, {"top_vector_mass", num(mean(bmass[b]))}};
+      if (o_.per_layer) {
+        bj["lambda_max"] = num(mean(blam[b]));
+        bj["lambda_max_se"] = num(se(blam[b]));
+        bj["residual"] = num(maxv(bres[b]));
+        if (o_.trace_samples > 0) bj["trace"] = num(mean(btr[b]));
+      }
+      blocks.push_back(bj);
+    }
+    row["blocks"] = blocks;
+    row["hvps"] = hvps;
+  } catch (const std::exception& e) {
+    // Non-finite weights (a diverging run) make the tridiagonal non-finite: a row that says so.
+    restore();
+    row["error"] = e.what();
+    row["lambda_max"] = nullptr;
+    row["sharpness"] = nullptr;
+  }
+  row["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return row;
 }
 
 nlohmann::json run_curvature_job(const CurvatureJob& job, torch::Device device) {
