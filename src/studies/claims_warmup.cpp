@@ -151,6 +151,91 @@ ClaimCheck check_warmup_deep_layers(const std::vector<WarmupRun>& runs, const Wa
   return c;
 }
 
+std::pair<double, int> max_sharpness(const WarmupRun& r, int64_t window) {
+  double best = NAN;
+  int at = -1;
+  for (size_t i = 0; i < r.sharpness.size(); ++i) {
+    const auto& p = r.sharpness[i];
+    if (p.iter > double(window)) continue;
+    const double s = p.lambda * p.lr / 2;
+    if (std::isfinite(s) && (at < 0 || s > best)) {
+      best = s;
+      at = static_cast<int>(i);
+    }
+  }
+  return {best, at};
+}
+
+ClaimCheck check_warmup_sharpness(const std::vector<WarmupRun>& runs, const WarmupCheckOptions& o,
+                                  const WarmupArms& arms) {
+  ClaimCheck c{"warmup", "warmup.sharpness_2eta",
+               "Without warmup the large batch's top Hessian eigenvalue exceeds the stability bound 2/eta early "
+               "(edge of stability): over the warmup window, max lambda_max * eta / 2 is larger without warmup than "
+               "with it."};
+  const WarmupRun* lb = find_run(runs, arms.large);
+  const WarmupRun* lbw = find_run(runs, arms.warmup);
+  c.numbers["arms"] = {{"large", arms.large}, {"warmup", arms.warmup}};
+  c.numbers["window"] = o.window;
+  c.numbers["deep_layers"] = o.deep_layers;
+  if (!lb || !lbw) {
+    c.detail = "missing runs (" + arms.large + ", " + arms.warmup + ")";
+    set_decision(c, Estimate{}, NAN, 0.0, Side::Greater, o.sharpness_margin, "missing runs");
+    return c;
+  }
+  struct Arm {
+    double s = NAN, se = NAN, deep_mass = NAN;
+  };
+  auto arm = [&](const WarmupRun& r) {
+    Arm a;
+    const auto [s, at] = max_sharpness(r, o.window);
+    nlohmann::json j = {{"points", r.sharpness.size()}, {"momentum", r.momentum}, {"bound_momentum", 1.0 + r.momentum}};
+    nlohmann::json traj = nlohmann::json::array();
+    for (const auto& p : r.sharpness)
+      traj.push_back({{"iter", p.iter}, {"lr", jnum(p.lr)}, {"lambda_max", jnum(p.lambda)},
+                      {"sharpness", jnum(p.lambda * p.lr / 2)}});
+    j["trajectory"] = traj;
+    if (at >= 0) {
+      const auto& p = r.sharpness[at];
+      a.s = s;
+      a.se = p.lambda_se * p.lr / 2;
+      j["max"] = jnum(s);
+      j["max_se"] = jnum(a.se);
+      j["max_iter"] = p.iter;
+      j["max_lr"] = jnum(p.lr);
+      j["max_lambda"] = jnum(p.lambda);
+      j["exceeds_bound"] = s > 1.0;
+      j["exceeds_momentum_bound"] = s > 1.0 + r.momentum;
+      const int nb = static_cast<int>(p.block_mass.size());
+      if (nb > o.deep_layers && finite_all(p.block_mass)) {
+        double deep = 0;
+        for (int b = nb - o.deep_layers; b < nb; ++b) deep += p.block_mass[b];
+        a.deep_mass = deep;
+        j["deep_share_top_vector"] = deep;
+      }
+      nlohmann::json blocks = nlohmann::json::array();
+      for (size_t b = 0; b < r.curvature_blocks.size(); ++b)
+        blocks.push_back({{"name", r.curvature_blocks[b]},
+                          {"top_vector_mass", jnum(b < p.block_mass.size() ? p.block_mass[b] : NAN)},
+                          {"sharpness", jnum(b < p.block_lambda.size() ? p.block_lambda[b] * p.lr / 2 : NAN)}});
+      j["blocks_at_max"] = blocks;
+    }
+    c.numbers[r.name] = j;
+    return a;
+  };
+  const Arm a = arm(*lb), b = arm(*lbw);
+  c.numbers["deep_share_top_vector_difference"] = jnum(a.deep_mass - b.deep_mass);
+  std::string gate;
+  if (!std::isfinite(a.s) || !std::isfinite(b.s))
+    gate = "no finite curvature measurement in the window (" + (!std::isfinite(a.s) ? arms.large : arms.warmup) + ")";
+  const double effect = a.s - b.s, se = std::hypot(a.se, b.se);
+  set_decision(c, normal_estimate(effect, se, o.level), se, 0.0, Side::Greater, o.sharpness_margin, gate);
+  mark_between_runs(c, "the large-batch runs with and without warmup");
+  c.detail = "max over iterations 0.." + std::to_string(o.window) + " of lambda_max * eta / 2: " + arms.large + " " +
+             fmt(a.s) + ", " + arms.warmup + " " + fmt(b.s) + " (1 = the bound 2/eta); deep blocks' share of the top "
+             "eigenvector at the max: " + fmt(a.deep_mass) + " vs " + fmt(b.deep_mass) + "; effect = the difference";
+  return c;
+}
+
 ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs, double level, const WarmupArms& arms) {
   ClaimCheck c{"warmup", "warmup.fc_freeze",
                "Freezing the FC layers during the warmup window recovers much of the benefit of warmup: a large "

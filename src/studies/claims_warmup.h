@@ -28,6 +28,20 @@
 // warmup or the freeze run diverged (non-finite loss) or ended at chance (1/classes inside its
 // Wilson interval). A large batch that diverges or ends at chance without warmup is the paper's
 // premise, recorded (numbers["large_batch_unstable"]) but not a gate.
+//
+// warmup.sharpness_2eta (the curvature reading: Cohen et al. 2021, edge of stability; Kalra and
+// Barkeshli 2023): gradient descent at learning rate eta is unstable along a direction whose
+// curvature exceeds 2/eta, so without warmup the large batch's top Hessian eigenvalue lambda_max
+// should exceed 2/eta early, and with warmup stay near or below it. Per run, from the training
+// run's curvature.jsonl (train.curvature_*: lambda_max before each measured step, with the
+// between-batch se): S = max over the window's measurements (iterations 0..window) of
+// lambda_max(t) eta(t) / 2 (1 = the bound 2/eta; with heavy-ball momentum beta the bound is
+// (2 + 2 beta)/eta, i.e. S = 1 + beta, reported). Effect = S(large batch) - S(large batch +
+// warmup), claimed > 0, margin `sharpness_margin` (in units of the bound); within-run se from
+// the two maxima's between-batch se (each at its arg max). Where the excess sits (reported, not
+// deciding): at each run's arg max, the share of the top eigenvector in the deep blocks (the
+// last deep_layers conv/linear blocks, the FC stack) and, when per-layer curvature was measured,
+// each block's lambda_max eta / 2. Gate: a run without curvature measurements in the window.
 #pragma once
 #include <limits>
 #include <optional>
@@ -54,6 +68,17 @@ struct WarmupRun {
   std::optional<RunStatus> status;   // the training run's status (nullopt: no result)
   double n_test = std::numeric_limits<double>::quiet_NaN();   // test images behind final_test_acc
   double classes = std::numeric_limits<double>::quiet_NaN();  // chance = 1 / classes
+  // curvature.jsonl of the training run (warmup.sharpness_2eta), in iteration order.
+  struct Sharpness {
+    double iter = 0, epoch = 0;
+    double lr = std::numeric_limits<double>::quiet_NaN();
+    double lambda = std::numeric_limits<double>::quiet_NaN(), lambda_se = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> block_mass;    // per curvature block: the top eigenvector's share
+    std::vector<double> block_lambda;  // per curvature block (NaN without per-layer curvature)
+  };
+  std::vector<Sharpness> sharpness;
+  std::vector<std::string> curvature_blocks;
+  double momentum = 0;
 };
 
 struct WarmupCheckOptions {
@@ -63,6 +88,8 @@ struct WarmupCheckOptions {
   double floor_z = 2.0;
   double margin = 0.05;
   double level = 0.95;
+  int64_t window = 0;              // warmup.sharpness_2eta: iterations 0..window
+  double sharpness_margin = 0.1;   // smallest contrast of max lambda eta / 2 that counts
 };
 
 // The names of the arms a check compares (the controls pass their own).
@@ -78,6 +105,10 @@ double deep_share(const std::vector<double>& change, int deep_layers);
 
 ClaimCheck check_warmup_deep_layers(const std::vector<WarmupRun>& runs, const WarmupCheckOptions& o,
                                     const WarmupArms& arms = {});
+// max over t <= window of lambda(t) eta(t) / 2 and the index of its point (-1: none finite).
+std::pair<double, int> max_sharpness(const WarmupRun& r, int64_t window);
+ClaimCheck check_warmup_sharpness(const std::vector<WarmupRun>& runs, const WarmupCheckOptions& o,
+                                  const WarmupArms& arms = {});
 ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs, double level = 0.95, const WarmupArms& arms = {});
 
 }  // namespace closerlook

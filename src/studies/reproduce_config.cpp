@@ -137,6 +137,13 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.warmup.floor_z = wu.get_double("floor_z", c.warmup.floor_z, 0, 100);
   c.warmup.margin = wu.get_double("margin", c.warmup.margin, 0, 1);
   c.warmup.control_lr = wu.get_double("control_lr", c.warmup.control_lr, 1e-8, 1000);
+  c.warmup.curvature_every = wu.get_int("curvature_every", c.warmup.curvature_every, 0, 1 << 30);
+  c.warmup.curvature_until = wu.get_int("curvature_until", c.warmup.curvature_until, 0, 1 << 30);
+  c.warmup.curvature_examples = wu.get_int("curvature_examples", c.warmup.curvature_examples, 1, 1 << 20);
+  c.warmup.curvature_batch = wu.get_int("curvature_batch", c.warmup.curvature_batch, 1, 1 << 20);
+  c.warmup.curvature_steps = wu.get_int("curvature_steps", c.warmup.curvature_steps, 1, 1000);
+  c.warmup.curvature_per_layer = wu.get_bool("curvature_per_layer", c.warmup.curvature_per_layer);
+  c.warmup.sharpness_margin = wu.get_double("sharpness_margin", c.warmup.sharpness_margin, 0, 100);
   if (wu.has("model")) {
     wu.ignore("model");
     c.warmup.model = c.tree["warmup"]["model"];

@@ -73,6 +73,16 @@ struct WarmupPreset {        // [warmup]: study 3
   double floor_z = 2.0;              // a similarity within floor + floor_z x sd of the floor is "at the floor"
   double margin = 0.05;              // smallest share contrast that counts (the share is in [-1, 1])
   double control_lr = 0.05;          // --controls: the large batch at this (stable) LR, +- warmup, + freeze
+  // warmup.sharpness_2eta (claims_warmup.h): lambda_max during training (train.curvature_*) of
+  // every arm at iterations 0, every, 2 every, ... <= curvature_until of the large batch (the
+  // small batch at the same epochs). 0 = off (no curvature, no sharpness claim).
+  int64_t curvature_every = 0;
+  int64_t curvature_until = 0;       // 0: 2 x warmup_iters
+  int64_t curvature_examples = 128;  // the first N un-augmented training images ...
+  int64_t curvature_batch = 64;      // ... in batches: one Lanczos each, se over them
+  int64_t curvature_steps = 6;       // Lanczos iterations (warm-started from the previous point)
+  bool curvature_per_layer = false;  // also each block's lambda_max (one more product per block and step)
+  double sharpness_margin = 0.1;     // smallest contrast of max lambda eta / 2 that counts (1 = the bound)
 };
 
 struct DistillPreset {       // [distill]: study 4

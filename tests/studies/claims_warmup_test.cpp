@@ -180,3 +180,96 @@ TEST(ClaimsWarmup, FcFreezeGates) {
   EXPECT_EQ(lb_chance.numbers["large_batch_unstable"], true);
   EXPECT_EQ(check_fc_freeze({lb, fr}).verdict, Verdict::Inconclusive);  // missing run
 }
+
+namespace {
+// A large-batch run's curvature trajectory: iterations 0..n-1 at lr(t), lambda(t), between-batch
+// se `se`; the top eigenvector's mass split over 4 blocks with `deep` in the last two.
+WarmupRun sharp_run(const std::string& name, const std::vector<double>& lr, const std::vector<double>& lambda,
+                    double se, double deep = 0.5) {
+  WarmupRun r;
+  r.name = name;
+  r.momentum = 0.9;
+  r.curvature_blocks = {"features.0", "features.3", "classifier.0", "classifier.2"};
+  for (size_t t = 0; t < lr.size(); ++t) {
+    WarmupRun::Sharpness p;
+    p.iter = double(t);
+    p.lr = lr[t];
+    p.lambda = lambda[t];
+    p.lambda_se = se;
+    p.block_mass = {(1 - deep) / 2, (1 - deep) / 2, deep / 2, deep / 2};
+    p.block_lambda.assign(4, std::nan(""));
+    r.sharpness.push_back(p);
+  }
+  return r;
+}
+WarmupCheckOptions sharp_opts(int64_t window = 4) {
+  WarmupCheckOptions o;
+  o.deep_layers = 2;
+  o.window = window;
+  o.sharpness_margin = 0.1;
+  return o;
+}
+const std::vector<double> kConst = {0.5, 0.5, 0.5, 0.5, 0.5, 0.5}, kRamp = {0.0, 0.125, 0.25, 0.375, 0.5, 0.5};
+}  // namespace
+
+TEST(ClaimsWarmup, MaxSharpnessInsideTheWindow) {
+  // lambda eta / 2 = 0.25 * {4, 8, 6, 2, 1, 100}: the last point is outside the window of 4.
+  const WarmupRun r = sharp_run("large-batch", kConst, {2, 4, 3, 1, 0.5, 50}, 0.1);
+  const auto [s, at] = max_sharpness(r, 4);
+  EXPECT_DOUBLE_EQ(s, 1.0);
+  EXPECT_EQ(at, 1);
+  EXPECT_DOUBLE_EQ(max_sharpness(r, 5).first, 12.5);
+  EXPECT_EQ(max_sharpness(WarmupRun{}, 4).second, -1);
+}
+
+TEST(ClaimsWarmup, SharpnessHeldWhenOnlyTheLargeBatchCrossesTheBound) {
+  // Without warmup lambda eta / 2 reaches 2 (twice the bound), with warmup it stays at 0.8.
+  const auto lb = sharp_run("large-batch", kConst, {4, 8, 6, 5, 4, 4}, 0.2, 0.8);
+  const auto lbw = sharp_run("large-batch+warmup", kRamp, {4, 6, 6.4, 4, 3, 3}, 0.2, 0.4);
+  const ClaimCheck c = check_warmup_sharpness({lb, lbw}, sharp_opts());
+  EXPECT_EQ(c.verdict, Verdict::Held) << reason(c);
+  EXPECT_NEAR(c.numbers["decision"]["effect"].get<double>(), 2.0 - 0.8, 1e-12);
+  EXPECT_TRUE(c.numbers["large-batch"]["exceeds_bound"].get<bool>());
+  EXPECT_FALSE(c.numbers["large-batch+warmup"]["exceeds_bound"].get<bool>());
+  EXPECT_NEAR(c.numbers["large-batch"]["deep_share_top_vector"].get<double>(), 0.8, 1e-12);
+  EXPECT_NEAR(c.numbers["deep_share_top_vector_difference"].get<double>(), 0.4, 1e-12);
+  EXPECT_EQ(c.numbers["large-batch"]["max_iter"].get<double>(), 1);
+}
+
+TEST(ClaimsWarmup, SharpnessNotHeldWhenBothStayAtTheSameLevel) {
+  // Both at 1.0 (the same lambda at the same peak lr): a narrow interval inside the margin.
+  const auto lb = sharp_run("large-batch", kConst, {4, 4, 4, 4, 4, 4}, 0.02);
+  const auto lbw = sharp_run("large-batch+warmup", kRamp, {4, 4, 4, 4, 4, 4}, 0.02);
+  const ClaimCheck c = check_warmup_sharpness({lb, lbw}, sharp_opts());
+  EXPECT_EQ(c.verdict, Verdict::NotHeld) << reason(c);
+  // And the other side: warmup sharper than none.
+  const auto lbw2 = sharp_run("large-batch+warmup", kRamp, {4, 4, 4, 4, 12, 4}, 0.02);
+  EXPECT_EQ(check_warmup_sharpness({lb, lbw2}, sharp_opts()).verdict, Verdict::NotHeld);
+}
+
+TEST(ClaimsWarmup, SharpnessInconclusiveWhenNoisyOrUnmeasured) {
+  const auto lb = sharp_run("large-batch", kConst, {4, 5, 4, 4, 4, 4}, 2.0);
+  const auto lbw = sharp_run("large-batch+warmup", kRamp, {4, 4, 4, 4, 4, 4}, 2.0);
+  EXPECT_EQ(check_warmup_sharpness({lb, lbw}, sharp_opts()).verdict, Verdict::Inconclusive);
+  // One batch: no between-batch se, no interval.
+  const auto lb1 = sharp_run("large-batch", kConst, {4, 8, 6, 5, 4, 4}, std::nan(""));
+  EXPECT_EQ(check_warmup_sharpness({lb1, lbw}, sharp_opts()).verdict, Verdict::Inconclusive);
+  // No curvature rows in the warmup run: gated.
+  WarmupRun none;
+  none.name = "large-batch+warmup";
+  const ClaimCheck g = check_warmup_sharpness({lb, none}, sharp_opts());
+  EXPECT_EQ(g.verdict, Verdict::Inconclusive);
+  EXPECT_NE(reason(g).find("no finite curvature"), std::string::npos) << reason(g);
+  EXPECT_EQ(check_warmup_sharpness({lb}, sharp_opts()).verdict, Verdict::Inconclusive);
+}
+
+TEST(ClaimsWarmup, SharpnessUsesTheArmsItIsGiven) {
+  // The control: two no-warmup runs that differ in data order, compared by the same check.
+  const auto a = sharp_run("large-batch", kConst, {4, 8, 6, 5, 4, 4}, 0.2);
+  const auto b = sharp_run("control:large-batch@order", kConst, {4, 7.9, 6, 5, 4, 4}, 0.2);
+  WarmupArms arms;
+  arms.warmup = "control:large-batch@order";
+  const ClaimCheck c = check_warmup_sharpness({a, b}, sharp_opts(), arms);
+  EXPECT_NE(c.verdict, Verdict::Held) << reason(c);
+  EXPECT_NEAR(c.numbers["decision"]["effect"].get<double>(), 0.025, 1e-12);
+}
