@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "core/error.h"
 #include "core/json_io.h"
@@ -319,8 +320,11 @@ HessianProblem network_problem(Network& net, const Dataset& data, int64_t exampl
   p.num_batches = (n + batch_size - 1) / batch_size;
   torch::Tensor images = sub.images, labels = sub.labels;
   Network* np = &net;
-  p.batch_loss = [np, images, labels, n, batch_size](int64_t b) {
+  p.batch_loss = [np, images, labels, n, batch_size, bn_train](int64_t b) {
     const int64_t s = b * batch_size, len = std::min(batch_size, n - s);
+    // Train mode also turns dropout on: the same masks at every product (a fixed operator for
+    // Lanczos), from a fixed seed per batch (the tracker restores the random stream after).
+    if (bn_train) torch::manual_seed(0x5EEDC0DEULL + static_cast<uint64_t>(b));
     torch::Tensor logits = np->forward(images.narrow(0, s, len));
     return torch::nn::functional::cross_entropy(
                logits, labels.narrow(0, s, len),
@@ -379,12 +383,20 @@ nlohmann::json CurvatureTracker::measure(Network& net, int64_t iter, double lr) 
   for (auto& [name, b] : net.named_buffers()) buffers.emplace_back(b, b.clone());
   at::Generator cpu_gen = at::detail::getDefaultCPUGenerator();
   const at::Tensor rng_state = cpu_gen.get_state();
+  // The device's stream too (BN-train products seed dropout on every device: manual_seed).
+  std::optional<at::Generator> dev_gen;
+  at::Tensor dev_state;
+  if (!device_.is_cpu()) {
+    dev_gen = at::globalContext().defaultGenerator(device_);
+    dev_state = dev_gen->get_state();
+  }
   auto restore = [&] {
     torch::NoGradGuard ng;
     for (auto& [b, saved] : buffers) b.copy_(saved);
     for (auto& [p, rg] : grads) p.requires_grad_(rg);
     net.train(was_training);
     cpu_gen.set_state(rng_state);
+    if (dev_gen) dev_gen->set_state(dev_state);
   };
   try {
     for (auto& [p, rg] : grads) p.requires_grad_(true);

@@ -168,7 +168,7 @@ class NetworkTarget : public TrainTarget {
       co.bn_train = t_.curvature_bn == "train";
       co.trace_samples = static_cast<int>(t_.curvature_trace_samples);
       co.warm_start = t_.curvature_warm_start;
-      co.seed = in.seed;
+      co.seed = 0;  // the same start vector in every run: equal weights give equal rows
       curv_opts_ = co;
       curvature_ = std::make_unique<CurvatureTracker>(co, *in.train_eval, dev_);
     }
