@@ -87,6 +87,33 @@ void similarity_evidence(WarmupRun& wr, const std::vector<NamedTensor>& init, co
   }
 }
 
+// The training run's curvature.jsonl (train.curvature_*): lambda_max, lr and the top eigenvector's
+// block shares per measured iteration.
+void read_sharpness(WarmupRun& wr, const std::string& train_dir) {
+  const std::string path = step_run_dir(train_dir) + "/curvature.jsonl";
+  if (!file_exists(path)) return;
+  auto num = [](const nlohmann::json& j, const char* k) {
+    return j.contains(k) && j[k].is_number() ? j[k].get<double>() : std::nan("");
+  };
+  for (const auto& row : read_jsonl(path)) {
+    WarmupRun::Sharpness p;
+    p.iter = num(row, "iter");
+    p.epoch = num(row, "epoch");
+    p.lr = num(row, "lr");
+    p.lambda = num(row, "lambda_max");
+    p.lambda_se = num(row, "lambda_max_se");
+    if (std::isfinite(num(row, "momentum"))) wr.momentum = num(row, "momentum");
+    std::vector<std::string> names;
+    for (const auto& b : row.value("blocks", nlohmann::json::array())) {
+      names.push_back(b.value("name", ""));
+      p.block_mass.push_back(num(b, "top_vector_mass"));
+      p.block_lambda.push_back(num(b, "lambda_max"));
+    }
+    if (wr.curvature_blocks.empty()) wr.curvature_blocks = names;
+    wr.sharpness.push_back(p);
+  }
+}
+
 // One arm's claim inputs from its training step and its activations step.
 WarmupRun measure_run(const std::string& name, const std::string& train_dir, const std::string& acts_dir,
                       const std::string& win_tag, const ReproduceConfig& cfg, uint64_t seed) {
@@ -101,6 +128,7 @@ WarmupRun measure_run(const std::string& name, const std::string& train_dir, con
   wr.n_test = static_cast<double>(data.test.size());
   wr.classes = static_cast<double>(data.test.num_classes);
   weight_changes(wr, step_checkpoint(train_dir, "init"), step_checkpoint(train_dir, win_tag));
+  read_sharpness(wr, train_dir);
   if (!is_activation_dir(acts_dir + "/init") || !is_activation_dir(acts_dir + "/window")) return wr;
   try {
     const auto init = load_activations(acts_dir + "/init").layers, win = load_activations(acts_dir + "/window").layers;
@@ -131,6 +159,8 @@ WarmupCheckOptions check_options(const ReproduceConfig& cfg) {
   o.floor_z = cfg.warmup.floor_z;
   o.margin = cfg.warmup.margin;
   o.level = cfg.claims.level;
+  o.window = cfg.warmup.warmup_iters;
+  o.sharpness_margin = cfg.warmup.sharpness_margin;
   return o;
 }
 
@@ -140,6 +170,92 @@ nlohmann::json check_options_json(const ReproduceConfig& cfg) {
           {"resamples", w.resamples},            {"floor_permutations", w.floor_permutations},
           {"floor_z", w.floor_z},                {"margin", w.margin},
           {"level", cfg.claims.level}};
+}
+
+// The sharpness claim's inputs (hashed into the analysis only when curvature is on).
+nlohmann::json with_curvature_json(nlohmann::json j, const ReproduceConfig& cfg) {
+  const WarmupPreset& w = cfg.warmup;
+  if (w.curvature_every > 0)
+    j["curvature"] = {{"every", w.curvature_every},       {"until", w.curvature_until},
+                      {"examples", w.curvature_examples}, {"batch", w.curvature_batch},
+                      {"steps", w.curvature_steps},       {"per_layer", w.curvature_per_layer},
+                      {"sharpness_margin", w.sharpness_margin}};
+  return j;
+}
+
+// The [train] keys of curvature tracking for an arm of batch `batch`: iterations 0, every, ...
+// <= until of the large batch, at the same epochs for another batch size.
+nlohmann::json curvature_over(const WarmupPreset& w, int64_t batch) {
+  const int64_t until = w.curvature_until > 0 ? w.curvature_until : 2 * w.warmup_iters;
+  const double scale = double(w.large_batch) / double(batch);  // iterations per large-batch iteration
+  std::vector<int64_t> iters;
+  for (int64_t t = 0; t <= until; t += w.curvature_every) {
+    const int64_t i = std::llround(double(t) * scale);
+    if (iters.empty() || iters.back() != i) iters.push_back(i);
+  }
+  return {{"curvature_iters", iters},           {"curvature_examples", w.curvature_examples},
+          {"curvature_batch", w.curvature_batch}, {"curvature_steps", w.curvature_steps},
+          {"curvature_layer_steps", w.curvature_steps}, {"curvature_per_layer", w.curvature_per_layer},
+          {"curvature_bn", "train"}};
+}
+
+// lambda_max eta / 2 of every arm through training (1 = the bound 2/eta), and per arm the
+// top eigenvector's share in each block over the measured iterations.
+void sharpness_figures(const StudyContext& sc, const std::vector<WarmupRun>& runs, const std::vector<std::string>& keys,
+                       int64_t window) {
+  if (!sc.figures) return;
+  std::vector<LineSeries> series;
+  double momentum = 0;
+  for (const auto& r : runs) {
+    if (r.sharpness.empty()) continue;
+    LineSeries ls{r.name};
+    ls.mode = "lines+markers";
+    for (const auto& p : r.sharpness) {
+      ls.x.push_back(p.epoch);
+      ls.y.push_back(p.lambda * p.lr / 2);
+    }
+    momentum = r.momentum;
+    series.push_back(ls);
+  }
+  if (series.empty()) return;
+  Overlays ov;
+  ov.hlines.push_back({1.0, "2/eta"});
+  if (momentum > 0) ov.hlines.push_back({1.0 + momentum, "(2+2 beta)/eta, momentum " + std::to_string(momentum).substr(0, 4)});
+  write_figure(sc.root, line_figure({"warmup-sharpness", "Sharpness against the stability bound: lambda_max * eta / 2",
+                                     "warmup",
+                                     "Top Hessian eigenvalue lambda_max (mean over the curvature batches, BN with batch "
+                                     "statistics) times the step's learning rate eta, over 2: above 1 the step is "
+                                     "unstable along the top direction for plain gradient descent (2/eta; with "
+                                     "heavy-ball momentum the bound is (2+2 beta)/eta). Claim warmup.sharpness_2eta: "
+                                     "without warmup the large batch exceeds it over the first " +
+                                         std::to_string(window) + " iterations, with warmup it does not.",
+                                     3},
+                                    {"epoch"}, {"lambda_max * eta / 2"}, series, ov));
+  int order = 40;
+  for (size_t k = 0; k < runs.size() && k < keys.size(); ++k) {
+    const auto& r = runs[k];
+    if (r.sharpness.empty() || r.curvature_blocks.empty()) continue;
+    const size_t nb = r.curvature_blocks.size();
+    Matrix m(nb, std::vector<double>(r.sharpness.size(), std::nan("")));
+    Axis x{"iteration"};
+    for (size_t t = 0; t < r.sharpness.size(); ++t) {
+      x.categories.push_back(std::to_string(static_cast<int64_t>(r.sharpness[t].iter)));
+      for (size_t b = 0; b < nb && b < r.sharpness[t].block_mass.size(); ++b) m[b][t] = r.sharpness[t].block_mass[b];
+    }
+    Axis y{"block"};
+    y.categories = r.curvature_blocks;
+    y.reversed = true;
+    ValueScale z{"share of the top eigenvector"};
+    z.min = 0.0;
+    z.max = 1.0;
+    write_figure(sc.root, heatmap_figure({"warmup-curvature-blocks-" + keys[k], r.name + ": where the sharpest direction lives",
+                                          "warmup",
+                                          "Cell (block, iteration): the squared norm of the top Hessian eigenvector's part "
+                                          "in that layer block (conv/linear weight with its bias and BN), at each measured "
+                                          "iteration (each column sums to 1).",
+                                          order++, true},
+                                         x, y, z, m));
+  }
 }
 
 }  // namespace
@@ -168,6 +284,10 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
   };
   std::vector<WarmupDef> defs = {{"sb", "small-batch", base(w.small_batch, w.small_lr)}};
   for (auto& d : large_batch_arms("", "", "", w.large_lr)) defs.push_back(d);
+  // Curvature through training (warmup.sharpness_2eta): in every arm of the claim, only when on
+  // (so the runs' hashes are unchanged otherwise).
+  if (w.curvature_every > 0)
+    for (auto& d : defs) d.train_over.merge_patch(curvature_over(w, d.key == "sb" ? w.small_batch : w.large_batch));
 
   struct Ids {
     std::string key, name, train, acts;
@@ -196,8 +316,8 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
   const std::string analysis = sc.id("warmup/analysis");
   const StudyContext scc = sc;
   const int64_t window = w.warmup_iters;
-  plan.add({analysis, "warmup", "warmup study: similarity maps, figures and claim checks", deps, check_options_json(cfg),
-            [c, scc, ids, window, win](StepContext& ctx) {
+  plan.add({analysis, "warmup", "warmup study: similarity maps, figures and claim checks", deps,
+            with_curvature_json(check_options_json(cfg), cfg), [c, scc, ids, window, win](StepContext& ctx) {
               const auto t0 = std::chrono::steady_clock::now();
               const Measure primary = parse_measure(c->similarity.primary);
               std::vector<WarmupRun> runs;
@@ -309,8 +429,13 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                                                       x, y, z, mat));
               }
               figure_training_curves(scc, "warmup", "warmup-training", train_runs, 2);
-              write_claims_file(ctx.dir, {check_warmup_deep_layers(runs, check_options(*c)),
-                                          check_fc_freeze(runs, c->claims.level)});
+              std::vector<std::string> keys;
+              for (const auto& i : ids) keys.push_back(i.key);
+              sharpness_figures(scc, runs, keys, window);
+              std::vector<ClaimCheck> claims = {check_warmup_deep_layers(runs, check_options(*c)),
+                                                check_fc_freeze(runs, c->claims.level)};
+              if (c->warmup.curvature_every > 0) claims.push_back(check_warmup_sharpness(runs, check_options(*c)));
+              write_claims_file(ctx.dir, claims);
               write_json(ctx.dir + "/timing.json",
                          {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
             }});
@@ -340,9 +465,28 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
     cdeps.insert(cdeps.end(), {i.train, i.acts});
     cids.push_back(i);
   }
+  // The sharpness claim's control: the large batch without warmup again, from the same initial
+  // weights (init_from its iteration 0) with another data order (seed + 13): the contrast
+  // between two runs that differ only in data order must not come out held.
+  const bool curvature = w.curvature_every > 0;
+  const std::string lb_train = ids[1].train, lb_name = ids[1].name;
+  const std::string order_train = sc.id("warmup/train-ctl-lb-order");
+  if (curvature) {
+    const uint64_t oseed = sc.seed + 13;
+    const nlohmann::json over = defs[1].train_over, model = w.model;
+    plan.add({order_train, "warmup", "control: train " + lb_name + " again from its initial weights, another data order",
+              {lb_train}, {{"tree", cfg.run_tree(oseed, over, model)}},
+              [c, over, model, oseed, lb_train](StepContext& ctx) {
+                nlohmann::json o = over;
+                o["init_from"] = step_checkpoint(ctx.dep(lb_train), "init");
+                run_train_step(ctx, c->run_tree(oseed, o, model));
+              }});
+    cdeps.insert(cdeps.end(), {lb_train, order_train});
+  }
   const std::string controls = sc.id("warmup/controls");
   plan.add({controls, "warmup", "warmup study: the claim checks and their negative controls", cdeps,
-            check_options_json(cfg), [c, scc, cids, analysis, win](StepContext& ctx) {
+            with_curvature_json(check_options_json(cfg), cfg),
+            [c, scc, cids, analysis, win, curvature, lb_train, lb_name, order_train](StepContext& ctx) {
               std::vector<WarmupRun> runs;
               for (const auto& i : cids) runs.push_back(measure_run(i.name, ctx.dep(i.train), ctx.dep(i.acts), win, *c, scc.seed));
               WarmupArms arms;
@@ -354,6 +498,18 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
               std::vector<ClaimCheck> all = read_claims_file(ctx.dep(analysis));
               all.push_back(as_control(check_warmup_deep_layers(runs, check_options(*c), arms), arm));
               all.push_back(as_control(check_fc_freeze(runs, c->claims.level, arms), arm));
+              if (curvature) {
+                WarmupRun a, b;
+                a.name = lb_name;
+                b.name = "control:" + lb_name + "@another-data-order";
+                read_sharpness(a, ctx.dep(lb_train));
+                read_sharpness(b, ctx.dep(order_train));
+                WarmupArms order_arms;
+                order_arms.large = a.name;
+                order_arms.warmup = b.name;
+                all.push_back(as_control(check_warmup_sharpness({a, b}, check_options(*c), order_arms),
+                                         "two large-batch runs without warmup that differ only in data order"));
+              }
               write_claims_file(ctx.dir, all);
             }});
   return controls;
