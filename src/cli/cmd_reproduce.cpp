@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "report/html_report.h"
+#include "studies/plan_cost.h"
 #include "studies/reproduce.h"
 
 namespace closerlook {
@@ -20,7 +21,8 @@ struct ReproduceArgs {
   std::vector<std::string> sets;
   int seeds = 1;
   std::optional<int> step;
-  bool list = false, no_report = false, controls = false;
+  bool list = false, no_report = false, controls = false, json = false, no_calibrate = false;
+  std::string keep = "needed";
 };
 
 const CommandRegistrar reg(10, [](CLI::App& app) {
@@ -32,7 +34,15 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
   cmd->add_option("--out", args->out, "Output folder (default: runs/<preset>)");
   cmd->add_option("--study", args->study, "Run one study (and what it needs): sgdr, resilience, warmup, distill");
   cmd->add_option("--seeds", args->seeds, "Repeat every study over K seeds; claims as mean ± std")->check(CLI::Range(1, 100));
-  cmd->add_flag("--list", args->list, "Print the numbered plan with each step's status and exit");
+  cmd->add_flag("--list", args->list,
+                "Print the numbered plan with each step's status, wave and estimated disk, memory and time, and exit");
+  cmd->add_flag("--json", args->json, "With --list: print the plan and its cost as JSON (steps, total)");
+  cmd->add_flag("--no-calibrate", args->no_calibrate,
+                "With --list: time steps from FLOP counts instead of a short timed run of each model on the device");
+  cmd->add_option("--keep", args->keep,
+                  "Checkpoints kept: 'needed' (what later steps read, and each run's final one; resume-only "
+                  "states dropped once a step is done) or 'all'")
+      ->capture_default_str();
   cmd->add_option("--step", args->step,
                   "Run only step I of --list (job arrays; default from SLURM_ARRAY_TASK_ID when set)");
   cmd->add_flag("--no-report", args->no_report, "Skip report.html");
@@ -57,16 +67,35 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
     ro.controls = args->controls;
     if (!args->no_report) ro.plotly_path = locate_plotly("", resource_root());
     Plan plan = build_reproduce_plan(cfg, ro);
+    const KeepPolicy keep = parse_keep_policy(args->keep);
+    CostOptions co;
+    co.keep = keep;
+    co.device = device;
+    co.calibrate = !args->no_calibrate;
+    co.cache_dir = ro.out_dir;
     if (args->list) {
-      std::printf("%s", plan.describe().c_str());
+      const PlanCost cost = estimate_plan_cost(plan, cfg, co);
+      if (args->json) std::printf("%s\n", cost.to_json().dump(2).c_str());
+      else std::printf("%s", cost.describe().c_str());
       return;
     }
     PlanRunOptions po;
     po.device = device;
+    po.keep = keep;
     // A negative --step means "not given", as it always has.
     if (args->step && *args->step >= 0) po.step_index = args->step;
     if (!po.step_index)
       if (const char* a = std::getenv("SLURM_ARRAY_TASK_ID")) po.step_index = std::atoi(a);
+    // The disk the plan needs against the free space of --out, before any work (the times are
+    // not needed here: no calibration). CLOSERLOOK_FREE_DISK_BYTES stands in for statvfs (tests).
+    {
+      co.calibrate = false;
+      co.cache_dir.clear();
+      const PlanCost cost = estimate_plan_cost(plan, cfg, co);
+      double free_bytes = free_disk_bytes(ro.out_dir);
+      if (const char* f = std::getenv("CLOSERLOOK_FREE_DISK_BYTES")) free_bytes = std::atof(f);
+      if (!po.step_index) check_disk_fits(cost, free_bytes, ro.out_dir);
+    }
     const int ran = plan.run(po);
     std::fprintf(stderr, "reproduce: %d step(s) run, output in %s\n", ran, ro.out_dir.c_str());
     if (!po.step_index) std::printf("%s", format_claims_table(ro.out_dir).c_str());

@@ -1,5 +1,6 @@
 #include "studies/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -54,6 +55,88 @@ bool Plan::is_done(const std::string& id) const {
   }
 }
 
+KeepPolicy parse_keep_policy(const std::string& s) {
+  if (s == "needed") return KeepPolicy::Needed;
+  if (s == "all") return KeepPolicy::All;
+  throw_bad_input("--keep '" + s + "': expected 'needed' (the checkpoints later steps read, and the final one) or 'all'");
+}
+
+void Plan::reads(const std::string& reader, const std::string& run_step, const std::vector<std::string>& tags) {
+  const Step& r = get(reader);
+  get(run_step);
+  if (std::find(r.deps.begin(), r.deps.end(), run_step) == r.deps.end())
+    throw Error(ExitCode::Internal, "step " + reader + " declares reads of " + run_step + ", not one of its dependencies");
+  reads_[run_step].insert(tags.begin(), tags.end());
+  for (const auto& t : tags) reader_reads_[reader].insert({run_step, t});
+}
+
+std::vector<std::pair<std::string, std::string>> Plan::reads_of(const std::string& reader) const {
+  auto it = reader_reads_.find(reader);
+  if (it == reader_reads_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
+std::set<std::string> Plan::keep_set(const std::string& run_step) const {
+  std::set<std::string> k = {"final"};
+  auto it = reads_.find(run_step);
+  if (it != reads_.end()) k.insert(it->second.begin(), it->second.end());
+  return k;
+}
+
+void Plan::merge_reads(const Plan& other) {
+  for (const auto& [id, tags] : other.reads_)
+    if (index_.count(id)) reads_[id].insert(tags.begin(), tags.end());
+}
+
+int Plan::wave_of(const std::string& id) const {
+  int w = 1;
+  for (const auto& d : get(id).deps) w = std::max(w, 1 + wave_of(d));
+  return w;
+}
+
+int Plan::index_of(const std::string& id) const {
+  get(id);
+  return static_cast<int>(index_.at(id)) + 1;
+}
+
+std::vector<std::string> Plan::prune(const std::string& id) const {
+  std::vector<std::string> gone;
+  auto drop = [&](const fs::path& p) {
+    std::error_code ec;
+    if (fs::remove(p, ec)) gone.push_back(p.string());
+  };
+  const fs::path dir = dir_of(id);
+  // A training run: <tag>.pt of the kept tags stay; the rest and every resume-only state go.
+  const fs::path run_ck = dir / "run" / "checkpoints";
+  if (fs::is_directory(run_ck)) {
+    const std::set<std::string> keep = keep_set(id);
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(run_ck)) files.push_back(e.path());
+    for (const auto& p : files) {
+      const std::string name = p.filename().string();
+      const bool state = name.size() > 9 && name.compare(name.size() - 9, 9, ".state.pt") == 0;
+      const bool model = !state && p.extension() == ".pt";
+      if (!state && !model) continue;
+      const std::string tag = name.substr(0, name.size() - (state ? 9 : 3));
+      if (state || !keep.count(tag)) drop(p);
+    }
+  }
+  // A curve: the curve is bends.npy (what the plane and curve-eval read); its resumable state,
+  // epoch snapshots and the bend-<k>.pt copies of the bends (for Python users; --keep all) go.
+  const fs::path curve_ck = dir / "curve" / "checkpoints";
+  if (fs::is_directory(curve_ck)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(curve_ck)) files.push_back(e.path());
+    for (const auto& p : files) {
+      const std::string name = p.filename().string();
+      if (name == "last.state.pt" || (name.rfind("bend-", 0) == 0 && p.extension() == ".pt") ||
+          (name.rfind("epoch-", 0) == 0 && name.find(".bends.npy") != std::string::npos))
+        drop(p);
+    }
+  }
+  return gone;
+}
+
 std::string Plan::describe() const {
   std::ostringstream out;
   for (size_t i = 0; i < steps_.size(); ++i) {
@@ -94,6 +177,8 @@ int Plan::run(const PlanRunOptions& opts) {
     const std::string hash = hash_of(s.id);
     if (is_done(s.id)) {
       std::fprintf(stderr, "[%zu/%zu] %s: done (skipped)\n", k + 1, selected.size(), s.id.c_str());
+      // A folder finished under --keep all is brought to the policy (the readers' checkpoints stay).
+      if (opts.keep == KeepPolicy::Needed && !opts.dry_run) prune(s.id);
       continue;
     }
     for (const auto& d : s.deps)
@@ -120,10 +205,13 @@ int Plan::run(const PlanRunOptions& opts) {
     ctx.device = opts.device;
     ctx.step = &s;
     for (const auto& d : s.deps) ctx.dep_dirs[d] = dir_of(d);
+    const std::set<std::string> keep = keep_set(s.id);
+    if (opts.keep == KeepPolicy::Needed) ctx.keep = &keep;
     const auto ts = std::chrono::steady_clock::now();
     s.run(ctx);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     write_json((fs::path(dir) / "DONE").string(), {{"hash", hash}, {"seconds", secs}});
+    if (opts.keep == KeepPolicy::Needed) prune(s.id);
     ++ran;
   }
   return ran;

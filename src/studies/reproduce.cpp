@@ -89,6 +89,13 @@ Plan build_reproduce_plan(const ReproduceConfig& cfg, const ReproduceOptions& op
                 write_json(ctx.dir + "/result.json", {{"status", "ok"}, {"path", r.path}, {"figures", r.figures}});
               }});
   }
+  // The keep policy keeps what the controls read too, so a later --controls run finds its inputs.
+  if (!opts.controls) {
+    ReproduceOptions with = opts;
+    with.controls = true;
+    with.plotly_path.clear();
+    plan.merge_reads(build_reproduce_plan(cfg, with));
+  }
   return plan;
 }
 

@@ -1,5 +1,6 @@
 #include "studies/steps.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include "train/run_dir.h"
 #include "train/run_status.h"
 #include "train/run_training.h"
+#include "train/schedule.h"
 #include "train/train_config.h"
 
 namespace fs = std::filesystem;
@@ -75,10 +77,50 @@ SurfaceCommon surface_common(const StepContext& ctx, const ReproduceConfig& cfg,
 
 }  // namespace
 
+std::vector<std::string> written_checkpoint_tags(const TrainSpec& t) {
+  std::vector<std::string> tags = {"init"};
+  for (int64_t i : t.checkpoint_iters) tags.push_back("iter-" + std::to_string(i));
+  std::vector<int64_t> cycles;
+  if (t.checkpoint_sgdr_cycles && t.schedule == "sgdr") cycles = sgdr_cycle_end_epochs(t.sgdr_t0, t.sgdr_tmult, t.epochs);
+  for (int64_t e = 1; e <= t.epochs; ++e) {
+    if (std::count(t.checkpoint_epochs.begin(), t.checkpoint_epochs.end(), e) ||
+        (t.checkpoint_every > 0 && e % t.checkpoint_every == 0))
+      tags.push_back("epoch-" + std::to_string(e));
+    auto it = std::find(cycles.begin(), cycles.end(), e);
+    if (it != cycles.end()) tags.push_back("sgdr-cycle-" + std::to_string(it - cycles.begin() + 1));
+  }
+  tags.push_back("final");
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  return tags;
+}
+
+void apply_keep(TrainSpec& t, const std::set<std::string>& keep) {
+  auto kept = [&](const std::string& tag) { return keep.count(tag) > 0; };
+  std::vector<int64_t> epochs, iters;
+  for (int64_t e = 1; e <= t.epochs; ++e)
+    if ((std::count(t.checkpoint_epochs.begin(), t.checkpoint_epochs.end(), e) ||
+         (t.checkpoint_every > 0 && e % t.checkpoint_every == 0)) &&
+        kept("epoch-" + std::to_string(e)))
+      epochs.push_back(e);
+  for (int64_t i : t.checkpoint_iters)
+    if (kept("iter-" + std::to_string(i))) iters.push_back(i);
+  t.checkpoint_epochs = epochs;
+  t.checkpoint_every = 0;
+  t.checkpoint_iters = iters;
+  bool cycles = false;
+  for (const auto& tag : keep) cycles |= tag.rfind("sgdr-cycle-", 0) == 0;
+  t.checkpoint_sgdr_cycles = t.checkpoint_sgdr_cycles && cycles;
+}
+
 void run_train_step(StepContext& ctx, const nlohmann::json& tree) {
   TrainConfig cfg = read_train_config(tree, ctx.step->id);
+  // The keep policy (pipeline.h): of the checkpoints the config asks for, write only those a
+  // later step reads (and "final"). The tree, and so the run's config hash, is unchanged.
+  if (ctx.keep) apply_keep(cfg.train, *ctx.keep);
   RunOptions opts;
   opts.device = ctx.device;
+  opts.tag_states = ctx.keep == nullptr;
   TrainSummary s = run_training(cfg, step_run_dir(ctx.dir), opts);
   nlohmann::json r = s.to_json();
   r["status"] = s.status;

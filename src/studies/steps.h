@@ -5,12 +5,14 @@
 // of failing, so one diverged run never stops the other studies.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "studies/pipeline.h"
 #include "studies/reproduce_config.h"
+#include "train/train_spec.h"
 
 namespace closerlook {
 
@@ -20,6 +22,12 @@ const DataSplit& cached_data(const DataSpec& spec);
 // <step dir>/run is the training run folder (train/run_dir.h layout).
 std::string step_run_dir(const std::string& step_dir);
 std::string step_checkpoint(const std::string& step_dir, const std::string& tag);
+
+// The checkpoint tags a run of `t` writes (init, epoch-<E>, iter-<I>, sgdr-cycle-<K>, final; the
+// rolling "last" aside), and the same settings reduced to the tags in `keep` ("init" and "final"
+// are always written): what run_train_step trains with under the keep policy (pipeline.h).
+std::vector<std::string> written_checkpoint_tags(const TrainSpec& t);
+void apply_keep(TrainSpec& t, const std::set<std::string>& keep);
 
 // Trains `tree` (seed, data, model, train) into <dir>/run; writes <dir>/result.json with the
 // status and final metrics. Diverged runs are recorded, not thrown.

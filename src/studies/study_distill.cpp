@@ -144,6 +144,7 @@ std::string add_distill_study(Plan& plan, const StudyContext& sc) {
               over["teacher"] = step_checkpoint(ctx.dep(tT), "final");
               run_train_step(ctx, c->run_tree(sc.seed + 11, over, c->distill.student_model));
             }});
+  plan.reads(tD, tT, {"final"});
   plan.add({acts, "distill", "activations of teacher and both students", {tT, tI, tD},
             {{"similarity", cfg.tree["similarity"]}},
             [c, tT, tI, tD](StepContext& ctx) {
@@ -152,6 +153,7 @@ std::string add_distill_study(Plan& plan, const StudyContext& sc) {
                                     {"indep", step_checkpoint(ctx.dep(tI), "final")},
                                     {"distilled", step_checkpoint(ctx.dep(tD), "final")}});
             }});
+  for (const auto& r : {tT, tI, tD}) plan.reads(acts, r, {"final"});
 
   const std::string analysis = sc.id("distill/analysis");
   const StudyContext scc = sc;
@@ -283,11 +285,14 @@ std::string add_distill_study(Plan& plan, const StudyContext& sc) {
               over["init_from"] = step_checkpoint(ctx.dep(tI), "init");
               run_train_step(ctx, c->run_tree(sc.seed + 13, over, c->distill.student_model));
             }});
+  plan.reads(tC, tT, {"final"});
+  plan.reads(tC, tI, {"init"});
   plan.add({cacts, "distill", "control: activations of the alpha = 0 student", {tC},
             {{"similarity", cfg.tree["similarity"]}},
             [c, tC](StepContext& ctx) {
               run_activations_step(ctx, *c, {{"control", step_checkpoint(ctx.dep(tC), "final")}});
             }});
+  plan.reads(cacts, tC, {"final"});
   plan.add({canalysis, "distill", "control: the distillation checks on the alpha = 0 student (must not be held)",
             {analysis, tT, tI, tC, acts, cacts}, claim_inputs,
             [c, scc, analysis, tT, tI, tC, acts, cacts](StepContext& ctx) {

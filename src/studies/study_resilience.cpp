@@ -63,6 +63,8 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
               [c, tG, i](StepContext& ctx) {
                 run_line_step(ctx, *c, step_checkpoint(ctx.dep(tG), "final"), step_checkpoint(ctx.dep(i.train), "final"));
               }});
+    plan.reads(i.line, tG, {"final"});
+    plan.reads(i.line, i.train, {"final"});
     const uint64_t seed = sc.seed + k;
     plan.add({i.curve, "resilience", "train + evaluate the curve G -> " + m.key, {tG, i.train},
               {{"eval", cfg.tree["eval"]}, {"curve", cfg.tree["curve"]}, {"seed", seed}},
@@ -70,6 +72,8 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
                 run_curve_step(ctx, *c, step_checkpoint(ctx.dep(tG), "final"), step_checkpoint(ctx.dep(i.train), "final"),
                                seed);
               }});
+    plan.reads(i.curve, tG, {"final"});
+    plan.reads(i.curve, i.train, {"final"});
     deps.insert(deps.end(), {i.train, i.line, i.curve});
     ids.push_back(i);
   }

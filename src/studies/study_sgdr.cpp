@@ -189,18 +189,21 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
               [c, t_sgdr, a, b](StepContext& ctx) {
                 run_line_step(ctx, *c, step_checkpoint(ctx.dep(t_sgdr), a), step_checkpoint(ctx.dep(t_sgdr), b));
               }});
+    plan.reads(ids.line, t_sgdr, {a, b});
     nlohmann::json cin = {{"a", a}, {"b", b}, {"eval", cfg.tree["eval"]}, {"curve", cfg.tree["curve"]}, {"seed", sc.seed}};
     const uint64_t seed = sc.seed;
     plan.add({ids.curve, "sgdr", "train + evaluate a curve between SGDR snapshots " + name, {t_sgdr}, cin,
               [c, t_sgdr, a, b, seed](StepContext& ctx) {
                 run_curve_step(ctx, *c, step_checkpoint(ctx.dep(t_sgdr), a), step_checkpoint(ctx.dep(t_sgdr), b), seed);
               }});
+    plan.reads(ids.curve, t_sgdr, {a, b});
     const std::string ea = "epoch-" + std::to_string(ends[k]), eb = "epoch-" + std::to_string(ends[k + 1]);
     nlohmann::json sin = {{"a", ea}, {"b", eb}, {"eval", cfg.tree["eval"]}};
     plan.add({ids.sgd_line, "sgdr", "straight line between SGD snapshots " + name, {t_sgd}, sin,
               [c, t_sgd, ea, eb](StepContext& ctx) {
                 run_line_step(ctx, *c, step_checkpoint(ctx.dep(t_sgd), ea), step_checkpoint(ctx.dep(t_sgd), eb));
               }});
+    plan.reads(ids.sgd_line, t_sgd, {ea, eb});
     analysis_deps.insert(analysis_deps.end(), {ids.line, ids.curve, ids.sgd_line});
     pairs.push_back(ids);
   }
@@ -220,6 +223,11 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
               run_plane_step(ctx, *c, step_checkpoint(ctx.dep(t_sgdr), la), ctx.dep(last.curve) + "/curve",
                              step_checkpoint(ctx.dep(t_sgdr), lb), extra);
             }});
+  {
+    std::vector<std::string> projected = {la, lb};  // the plane's basis and every projected epoch
+    for (int64_t e = 1; e <= epochs; ++e) projected.push_back("epoch-" + std::to_string(e));
+    plan.reads(plane_id, t_sgdr, projected);
+  }
   analysis_deps.push_back(plane_id);
 
   const std::string analysis = sc.id("sgdr/analysis");
@@ -282,6 +290,7 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
               {{"a", ea}, {"b", eb}, {"eval", cfg.tree["eval"]}}, [c, t_cos, ea, eb](StepContext& ctx) {
                 run_line_step(ctx, *c, step_checkpoint(ctx.dep(t_cos), ea), step_checkpoint(ctx.dep(t_cos), eb));
               }});
+    plan.reads(id, t_cos, {ea, eb});
     control_deps.insert(control_deps.end(), {id, pairs[k].sgd_line});
     cos_lines.emplace_back(name, id);
   }

@@ -309,6 +309,7 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                                       {"window", step_checkpoint(r, win_tag)},
                                       {"final", step_checkpoint(r, "final")}});
               }});
+    plan.reads(i.acts, i.train, {"init", win_tag, "final"});
     deps.insert(deps.end(), {i.train, i.acts});
     ids.push_back(i);
   }
@@ -439,6 +440,7 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
               write_json(ctx.dir + "/timing.json",
                          {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
             }});
+  for (const auto& i : ids) plan.reads(analysis, i.train, {"init", win});  // measure_run: weight changes
   if (!sc.controls) return analysis;
 
   // Negative controls (reproduce --controls): the large batch at a stable learning rate
@@ -462,6 +464,7 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                 const std::string r = ctx.dep(i.train);
                 run_activations_step(ctx, *c, {{"init", step_checkpoint(r, "init")}, {"window", step_checkpoint(r, win_tag)}});
               }});
+    plan.reads(i.acts, i.train, {"init", win_tag});
     cdeps.insert(cdeps.end(), {i.train, i.acts});
     cids.push_back(i);
   }
@@ -481,6 +484,7 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
                 o["init_from"] = step_checkpoint(ctx.dep(lb_train), "init");
                 run_train_step(ctx, c->run_tree(oseed, o, model));
               }});
+    plan.reads(order_train, lb_train, {"init"});
     cdeps.insert(cdeps.end(), {lb_train, order_train});
   }
   const std::string controls = sc.id("warmup/controls");
@@ -512,6 +516,7 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
               }
               write_claims_file(ctx.dir, all);
             }});
+  for (const auto& i : cids) plan.reads(controls, i.train, {"init", win});
   return controls;
 }
 

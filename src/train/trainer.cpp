@@ -127,7 +127,7 @@ namespace {
 class NetworkTarget : public TrainTarget {
  public:
   NetworkTarget(const TrainInputs& in, const RunOptions& opts, std::string out_dir = "")
-      : in_(in), net_(*in.net), t_(in.spec), dev_(opts.device), quiet_(opts.quiet), out_dir_(std::move(out_dir)) {
+      : in_(in), net_(*in.net), t_(in.spec), dev_(opts.device), quiet_(opts.quiet), out_dir_(std::move(out_dir)), tag_states_(opts.tag_states) {
     ipe_ = in.batches->num_batches();
     CL_CHECK_INPUT(ipe_ > 0, "no training batches: the training set is smaller than batch_size " +
                                  std::to_string(t_.batch_size) + " with drop_last");
@@ -281,6 +281,7 @@ class NetworkTarget : public TrainTarget {
   std::vector<std::string> final_tags() override { return {"final"}; }
   void save(const std::string& out_dir, const std::string& tag, int64_t iter, const nlohmann::json& progress) override {
     net_.save(checkpoint_path(out_dir, tag));
+    if (tag != "last" && !tag_states_) return;  // resume-only state of a tagged checkpoint (RunOptions)
     save_train_state(state_path(out_dir, tag), *optimizer_, tag == "last" ? &net_ : nullptr, TrainState{iter, progress});
   }
   std::string done_text() const override { return fmt::format("test acc {:.2f}%", 100 * test_.accuracy); }
@@ -315,6 +316,7 @@ class NetworkTarget : public TrainTarget {
   std::vector<int64_t> cycle_ends_;
   EvalResult train_, test_;
   std::string out_dir_;
+  bool tag_states_ = true;  // RunOptions::tag_states
   CurvatureTrackOptions curv_opts_;
   std::unique_ptr<CurvatureTracker> curvature_;
 };

@@ -37,6 +37,9 @@ struct RunOptions {
   std::function<void(Network&)> after_backward;
   // Data-parallel training (not owned; see DataParallelHooks). run_training shards the loader.
   DataParallelHooks* data_parallel = nullptr;
+  // Write <tag>.state.pt (optimizer state, resume only) next to every tagged checkpoint, not only
+  // the rolling "last" (reproduce's keep policy turns it off: studies/pipeline.h KeepPolicy).
+  bool tag_states = true;
 };
 
 // The loop's result (status, position, checkpoints, seconds; last_loss is not recorded) and the
