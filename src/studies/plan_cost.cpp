@@ -15,6 +15,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_io.h"
+#include "core/process_memory.h"
 #include "models/factory.h"
 #include "studies/steps.h"
 #include "train/train_config.h"
@@ -190,13 +191,6 @@ Timing measure(const ModelFacts& f, const DataDims& d, int64_t train_b, int64_t 
     t.eval = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / double(reps * eval_b);
   }
   return t;
-}
-
-double process_rss_bytes() {
-  std::ifstream in("/proc/self/statm");
-  double pages = 0, rss = 0;
-  if (!(in >> pages >> rss)) return 0;
-  return rss * double(::sysconf(_SC_PAGESIZE));
 }
 
 // A step's run tree (train steps: the inputs, or the inputs' "tree"), or null.

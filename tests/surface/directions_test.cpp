@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "core/npy.h"
+#include "core/process_memory.h"
 #include "surface/directions.h"
 #include "surface/weights.h"
 
@@ -52,14 +53,6 @@ ReferencePca reference_pca(const std::vector<torch::Tensor>& ws, const torch::Te
     r.ratio.push_back(l / total);
   }
   return r;
-}
-
-// Resident set size of this process (bytes), from /proc/self/statm.
-double rss_bytes() {
-  std::ifstream f("/proc/self/statm");
-  double size = 0, resident = 0;
-  f >> size >> resident;
-  return resident * double(sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace
@@ -230,11 +223,11 @@ TEST(TrajectoryPca, MemoryDoesNotGrowWithTheNumberOfCheckpointsBench) {
   auto measure = [&](int64_t T) {
     const auto wT = torch::zeros({D}, torch::kFloat64);
     double peak = 0;
-    const double base = rss_bytes();
+    const double base = process_rss_bytes();
     TrajectorySource src;
     src.size = T;
     src.load = [&](int64_t t) {
-      peak = std::max(peak, rss_bytes() - base);
+      peak = std::max(peak, process_rss_bytes() - base);
       auto gen = at::detail::createCPUGenerator(1000 + t);
       auto w = torch::randn({D}, gen, torch::kFloat64);
       w[t % 7] += 50.0 * double(t);   // two growing directions
