@@ -10,6 +10,7 @@
 #include "core/json_io.h"
 #include "dist/data_parallel.h"
 #include "report/figure_spec.h"
+#include "surface/aligned_endpoints.h"
 #include "surface/jobs.h"
 #include "train/run_status.h"
 
@@ -71,14 +72,39 @@ std::pair<int, int> parse_shard(const std::string& s) {
   throw_bad_input("--shard '" + s + "': expected i/n with 0 <= i < n, e.g. 0/4");
 }
 
+// --align none|weights|activations (surface/aligned_endpoints.h): the later checkpoints are
+// permuted to match the first before the path is built.
+struct AlignArg {
+  std::string method = "none";
+  uint64_t seed = 0;
+};
+
+void add_align_option(CLI::App* cmd, AlignArg& a, const std::string& what) {
+  cmd->add_option("--align", a.method, "none | weights | activations: permute " + what +
+                                           " to match the first checkpoint first (written under the output)")
+      ->capture_default_str();
+  cmd->add_option("--align-seed", a.seed, "--align: seed (weights: group order; activations: image subset)")
+      ->capture_default_str();
+}
+
+EndpointAlignment to_alignment(const AlignArg& a, const std::vector<std::string>& data_overrides) {
+  EndpointAlignment e;
+  e.method = parse_align_method(a.method);
+  e.options.seed = a.seed;
+  e.data_overrides = data_overrides;
+  return e;
+}
+
 struct InterpolateArgs {
   EvalArgs eval;
   InterpolateJob job;
+  AlignArg align;
 };
 
 struct ConnectArgs {
   CommonOptions common;
   ConnectJob job;
+  AlignArg align;
   std::string type = "bezier";
   bool free_start = false, free_end = false;
 };
@@ -92,6 +118,7 @@ struct CurveEvalArgs {
 struct PlaneArgs {
   EvalArgs eval;
   PlaneJob job;
+  AlignArg align;
   std::string shard = "0/1";
   std::string norm = "filter", ignore = "biasbn";
 };
@@ -172,9 +199,10 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     cmd->add_option("--t-max", a->job.path.t_max,
                     "End of the range (default: the last checkpoint; > 1 extends a line beyond it)");
     add_eval_options(cmd, a->eval);
+    add_align_option(cmd, a->align, "every later checkpoint");
     cmd->callback([a] {
       a->job.common = to_common(a->eval);
-      Profile p = run_interpolation(a->job);
+      Profile p = run_aligned_interpolation(a->job, to_alignment(a->align, a->eval.sets));
       std::cout << nlohmann::json({{"out", a->job.out_dir}, {"kind", p.kind}, {"length", p.length()},
                                    {"summary", p.summary()}})
                        .dump(2)
@@ -200,6 +228,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     cmd->add_flag("--free-start", a->free_start, "Let the start bend move");
     cmd->add_flag("--free-end", a->free_end, "Let the end bend move");
     cmd->add_option("--set", a->job.data_overrides, "Override a data key of the start run: --set data.augment=false");
+    add_align_option(cmd, a->align, "the end checkpoint");
     add_common_options(cmd, a->common);
     cmd->callback([a] {
       a->job.device = apply_common_options(a->common);
@@ -216,7 +245,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
           std::fprintf(stderr, "data parallel: %s\n", dp->comm->describe().c_str());
         a->job.quiet = a->job.quiet || !dp->comm->is_root();
       }
-      auto s = run_connect(a->job);
+      auto s = run_aligned_connect(a->job, to_alignment(a->align, a->job.data_overrides));
       if (!dp || dp->comm->is_root()) {
         auto j = s.to_json();
         j["out"] = a->job.out_dir;
@@ -277,13 +306,14 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     cmd->add_option("--shard", a->shard, "Evaluate shard i of n (cells c with c % n == i); merge with plane-merge")
         ->capture_default_str();
     add_eval_options(cmd, a->eval);
+    add_align_option(cmd, a->align, "W1, W2 and every --project");
     cmd->callback([a] {
       a->job.common = to_common(a->eval);
       if (a->job.bend && *a->job.bend < 0) a->job.bend.reset();  // a negative --bend: the default, as before
       std::tie(a->job.plane.shard, a->job.plane.shards) = parse_shard(a->shard);
       a->job.random.norm = parse_direction_norm(a->norm);
       a->job.random.ignore = parse_direction_ignore(a->ignore);
-      auto r = run_plane(a->job);
+      auto r = run_aligned_plane(a->job, to_alignment(a->align, a->eval.sets));
       if (!a->job.directions.empty() && r.complete) write_direction_plane_figures(r.dir);
       std::cout << nlohmann::json({{"out", r.dir}, {"complete", r.complete}, {"cells_evaluated", r.cells_evaluated},
                                    {"cells_total", r.cells_total}})

@@ -106,6 +106,13 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.sgdr.plane_max_off = sg.get_double("plane_max_off", c.sgdr.plane_max_off, 0, 1000);
   sg.finish();
 
+  auto al = r.section("align");
+  c.align.method = al.get_enum("method", c.align.method, {"none", "weights", "activations"});
+  c.align.seed = static_cast<uint64_t>(al.get_int("seed", 0, 0, int64_t(1) << 62));
+  c.align.max_iterations = al.get_int("max_iterations", c.align.max_iterations, 1, 100000);
+  c.align.samples = al.get_int("samples", c.align.samples, 2, int64_t(1) << 30);
+  al.finish();
+
   auto cl = r.section("claims");
   c.claims.level = cl.get_double("level", c.claims.level, 0.5, 0.9999);
   cl.finish();

@@ -96,6 +96,13 @@ struct DistillPreset {       // [distill]: study 4
   double margin = 0.02;                // smallest gain / deep-vs-shallow contrast that counts (similarity units)
 };
 
+struct AlignPreset {         // [align]: aligned line barriers between networks of different runs (issue 17)
+  std::string method = "weights";  // none (no aligned steps) | weights | activations (surface/aligned_endpoints.h)
+  uint64_t seed = 0;               // weights: the group order; activations: the image subset
+  int64_t max_iterations = 100;    // weights: sweeps over the groups
+  int64_t samples = 512;           // activations: training images correlated
+};
+
 struct ReproduceConfig {
   std::string source;        // preset file
   nlohmann::json tree;       // the whole preset after --set overrides (hashed into every step)
@@ -110,6 +117,7 @@ struct ReproduceConfig {
   WarmupPreset warmup;
   DistillPreset distill;
   ClaimsPreset claims;
+  AlignPreset align;
   std::vector<std::string> studies = {"sgdr", "resilience", "warmup", "distill"};
 
   // A complete training tree (seed, data, model, train) for the common recipe with `train_over`

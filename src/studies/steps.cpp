@@ -1,6 +1,7 @@
 #include "studies/steps.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -9,7 +10,10 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "data/load.h"
+#include "report/figure_spec.h"
 #include "similarity/jobs.h"
+#include "studies/claims_sgdr.h"
+#include "surface/aligned_endpoints.h"
 #include "surface/jobs.h"
 #include "train/run_dir.h"
 #include "train/run_status.h"
@@ -145,6 +149,127 @@ void run_line_step(StepContext& ctx, const ReproduceConfig& cfg, const std::stri
   job.common = surface_common(ctx, cfg, true);
   Profile p = run_interpolation(job);
   write_result(ctx, {{"status", "ok"}, {"summary", p.summary()}});
+}
+
+void run_aligned_line_step(StepContext& ctx, const ReproduceConfig& cfg, const std::string& ckpt_a,
+                           const std::string& ckpt_b) {
+  if (!require_inputs(ctx, {ckpt_a, ckpt_b})) return;
+  InterpolateJob job;  // closerlook interpolate A B --out <dir> --points P --wd <curve wd> --align M --align-seed S
+  job.checkpoints = {ckpt_a, ckpt_b};
+  job.out_dir = ctx.dir;
+  job.path.points = cfg.eval.points;
+  job.common = surface_common(ctx, cfg, true);
+  EndpointAlignment a;
+  a.method = cfg.align.method;
+  a.options.seed = cfg.align.seed;
+  a.options.max_iterations = cfg.align.max_iterations;
+  a.options.samples = cfg.align.samples;
+  Profile p = run_aligned_interpolation(job, a);
+  nlohmann::json al = nlohmann::json::object();
+  if (p.settings.contains("align") && !p.settings["align"]["aligned"].empty()) {
+    const auto& r = p.settings["align"]["aligned"][0];
+    al = {{"method", r.value("method", a.method)},
+          {"iterations", r.value("iterations", 0)},
+          {"distance_before", r.value("distance_before", NAN)},
+          {"distance_after", r.value("distance_after", NAN)},
+          {"seconds", r.value("seconds", NAN)}};
+  }
+  write_result(ctx, {{"status", "ok"}, {"summary", p.summary()}, {"align", al}});
+}
+
+nlohmann::json aligned_line_inputs(const ReproduceConfig& cfg) {
+  nlohmann::json al = {{"method", cfg.align.method}, {"seed", cfg.align.seed}, {"max_iterations", cfg.align.max_iterations}};
+  if (cfg.align.method == "activations") al["samples"] = cfg.align.samples;
+  return {{"eval", cfg.tree["eval"]}, {"align", al}};
+}
+
+LinePairSteps add_line_pair_steps(Plan& plan, const ReproduceConfig* cfg, const std::string& study,
+                                  const std::string& what, const std::string& raw_id, const std::string& aligned_id,
+                                  const std::string& run_a, const std::string& tag_a, const std::string& run_b,
+                                  const std::string& tag_b) {
+  LinePairSteps ids{raw_id, ""};
+  std::vector<std::string> deps = {run_a};
+  if (run_b != run_a) deps.push_back(run_b);
+  const nlohmann::json ends = {{"a", tag_a}, {"b", tag_b}};
+  if (!raw_id.empty()) {
+    nlohmann::json in = {{"eval", cfg->tree["eval"]}};
+    in.update(ends);
+    plan.add({raw_id, study, "straight line " + what, deps, in, [cfg, run_a, tag_a, run_b, tag_b](StepContext& ctx) {
+                run_line_step(ctx, *cfg, step_checkpoint(ctx.dep(run_a), tag_a), step_checkpoint(ctx.dep(run_b), tag_b));
+              }});
+    plan.reads(raw_id, run_a, {tag_a});
+    plan.reads(raw_id, run_b, {tag_b});
+  }
+  if (cfg->align.method != "none") {
+    ids.aligned = aligned_id;
+    nlohmann::json in = aligned_line_inputs(*cfg);
+    in.update(ends);
+    plan.add({aligned_id, study, "straight line " + what + ", the second aligned to the first (" + cfg->align.method + ")",
+              deps, in, [cfg, run_a, tag_a, run_b, tag_b](StepContext& ctx) {
+                run_aligned_line_step(ctx, *cfg, step_checkpoint(ctx.dep(run_a), tag_a),
+                                      step_checkpoint(ctx.dep(run_b), tag_b));
+              }});
+    plan.reads(aligned_id, run_a, {tag_a});
+    plan.reads(aligned_id, run_b, {tag_b});
+  }
+  return ids;
+}
+
+nlohmann::json line_barriers(const std::string& line_dir) {
+  const std::string lj = line_dir + "/line.json";
+  if (line_dir.empty() || !file_exists(lj)) return nullptr;
+  const Profile p = read_profile(lj);
+  const std::vector<double> te = p.column("te_err"), tr = p.column("tr_nll");
+  const ErrBarrier eb = test_err_barrier(p.t, te, p.test_examples());
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  nlohmann::json b = {{"test_err_points", num(100.0 * eb.barrier)},
+                      {"test_err_se_points", num(100.0 * eb.se)},
+                      {"train_loss", num(p.t.size() >= 2 ? barrier_height(p.t, tr) : NAN)},
+                      {"train_loss_rel", num(relative_barrier(p.t, tr))}};
+  const auto r = read_step_result(line_dir);
+  if (r.contains("align") && r["align"].is_object() && r["align"].contains("distance_before")) {
+    b["distance_before"] = r["align"]["distance_before"];
+    b["distance_after"] = r["align"]["distance_after"];
+  }
+  return b;
+}
+
+nlohmann::json write_barrier_table(const std::string& analysis_dir, const std::string& root, bool figures,
+                                   const std::string& study, const std::string& figure_id, const std::string& title,
+                                   int order, const std::string& align_method, const std::vector<BarrierPair>& pairs) {
+  nlohmann::json out = {{"align", align_method}, {"pairs", nlohmann::json::array()}};
+  std::vector<std::vector<nlohmann::json>> rows;
+  // A cell: the number; "not aligned" for a pair that is not (one run; [align] method = none);
+  // null when the step wrote no line (skipped: a diverged run).
+  auto cell = [](const nlohmann::json& b, const char* k, bool applies) {
+    if (!applies) return nlohmann::json("not aligned");
+    return b.is_object() && b.contains(k) ? b[k] : nlohmann::json();
+  };
+  for (const auto& q : pairs) {
+    const nlohmann::json raw = line_barriers(q.raw_dir), al = line_barriers(q.aligned_dir);
+    const bool a = !q.aligned_dir.empty();
+    out["pairs"].push_back({{"pair", q.pair}, {"what", q.what}, {"raw", raw}, {"aligned", al}});
+    rows.push_back({q.pair, q.what, cell(raw, "test_err_points", true), cell(raw, "test_err_se_points", true),
+                    cell(raw, "train_loss", true), cell(al, "test_err_points", a), cell(al, "test_err_se_points", a),
+                    cell(al, "train_loss", a), cell(al, "distance_before", a), cell(al, "distance_after", a)});
+  }
+  write_json(analysis_dir + "/barriers.json", out);
+  if (figures && !rows.empty())
+    write_figure(root, table_figure({figure_id, title, study,
+                                     "Barriers of the straight line between each pair of networks (surface/profile.h "
+                                     "barrier_height: the largest rise above the chord of the endpoint values), raw and "
+                                     "with the second network's hidden units first permuted to match the first ([align] "
+                                     "method = " + align_method + "; a permutation leaves the function unchanged). "
+                                     "Test error in points with its binomial se, train loss (nll) in nats; the weight "
+                                     "distance between the endpoints before and after alignment. \"not aligned\": two "
+                                     "snapshots of one run (or [align] method = none); empty: the step wrote no line.",
+                                     order},
+                                    {"pair", "networks", "raw: test err barrier (points)", "raw: se (points)",
+                                     "raw: train loss barrier (nats)", "aligned: test err barrier (points)",
+                                     "aligned: se (points)", "aligned: train loss barrier (nats)", "distance before",
+                                     "distance after"},
+                                    rows));
+  return out;
 }
 
 void run_curve_step(StepContext& ctx, const ReproduceConfig& cfg, const std::string& ckpt_a,

@@ -36,6 +36,47 @@ void run_train_step(StepContext& ctx, const nlohmann::json& tree);
 // Straight line between two checkpoints: <dir>/line.{json,csv,npy} (surface/profile.h).
 void run_line_step(StepContext& ctx, const ReproduceConfig& cfg, const std::string& ckpt_a, const std::string& ckpt_b);
 
+// The same line with ckpt_b first permuted to match ckpt_a ([align] method, surface/aligned_endpoints.h;
+// `closerlook interpolate A B --align M`): <dir>/line.{json,csv,npy} with settings.align,
+// <dir>/aligned/1/ (the aligned checkpoint and its permutation), result.json with the alignment
+// (method, weight distance before and after). For two networks of different runs.
+void run_aligned_line_step(StepContext& ctx, const ReproduceConfig& cfg, const std::string& ckpt_a,
+                           const std::string& ckpt_b);
+// What an aligned line step hashes besides its endpoints: the [eval] table and the resolved [align] preset.
+nlohmann::json aligned_line_inputs(const ReproduceConfig& cfg);
+
+// Adds the straight line from checkpoint `tag_a` of run step `run_a` to `tag_b` of `run_b` as
+// step `raw_id` (skipped when raw_id is empty: the study has that line already) and, unless
+// [align] method is none, the aligned line as step `aligned_id`; declares both steps' reads.
+// Returns the ids added or given ("" for an aligned line not added).
+struct LinePairSteps {
+  std::string raw, aligned;
+};
+LinePairSteps add_line_pair_steps(Plan& plan, const ReproduceConfig* cfg, const std::string& study,
+                                  const std::string& what, const std::string& raw_id, const std::string& aligned_id,
+                                  const std::string& run_a, const std::string& tag_a, const std::string& run_b,
+                                  const std::string& tag_b);
+
+// Barriers of the line a line step wrote (<line_dir>/line.json; the one definition,
+// surface/profile.h barrier_height via claims_sgdr.h test_err_barrier / relative_barrier):
+// {"test_err_points", "test_err_se_points" (binomial on the test set), "train_loss" (nll, nats),
+// "train_loss_rel" (/ mean endpoint train loss)}; null when the step wrote no line (skipped,
+// diverged, not in the plan). With an aligned line: also "distance_before", "distance_after".
+nlohmann::json line_barriers(const std::string& line_dir);
+
+// One row per pair of networks: its raw and aligned line barriers ("aligned" null: not aligned,
+// e.g. two snapshots of one run). Written to <analysis dir>/barriers.json
+// ({"pairs": [{"pair", "what", "raw", "aligned"}], "align": method}) and, with figures, as the
+// table figure `figure_id` ("barriers raw vs aligned"; report/figure_spec.h).
+struct BarrierPair {
+  std::string pair, what;    // "G-A", "larger batch ..."
+  std::string raw_dir;       // the raw line step's folder
+  std::string aligned_dir;   // the aligned line step's folder ("" = not aligned)
+};
+nlohmann::json write_barrier_table(const std::string& analysis_dir, const std::string& root, bool figures,
+                                   const std::string& study, const std::string& figure_id, const std::string& title,
+                                   int order, const std::string& align_method, const std::vector<BarrierPair>& pairs);
+
 // Curve between two checkpoints trained into <dir>/curve, then evaluated: <dir>/curve.{json,...}.
 void run_curve_step(StepContext& ctx, const ReproduceConfig& cfg, const std::string& ckpt_a,
                     const std::string& ckpt_b, uint64_t seed);

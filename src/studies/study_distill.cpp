@@ -3,7 +3,9 @@
 // S_d-T and S_i-T, their difference, and the per-layer gain at matching relative depth with a
 // bootstrap over the captured examples (claims_distill.h). With --controls: a student trained
 // by KD with alpha = 0 (pure cross-entropy) from S_i's initial weights with another data order,
-// compared with S_i by the same checks (it must not come out "held").
+// compared with S_i by the same checks (it must not come out "held"). Line barriers between the
+// networks of one architecture from different runs (the two students; the teacher too when it
+// has the students' architecture), raw and aligned (issue 17), in the table distill-barriers.
 #include <chrono>
 #include <cmath>
 
@@ -155,14 +157,42 @@ std::string add_distill_study(Plan& plan, const StudyContext& sc) {
             }});
   for (const auto& r : {tT, tI, tD}) plan.reads(acts, r, {"final"});
 
+  // Straight lines between the networks of one architecture (extra steps: the steps above keep
+  // their hashes): the two students, and teacher-student pairs when the teacher has their model.
+  struct LinePair {
+    std::string pair, what;
+    LinePairSteps ids;
+  };
+  std::vector<LinePair> lines;
+  lines.push_back({"S_i-S_d", "independent vs distilled student (same init and data order, different loss)",
+                   add_line_pair_steps(plan, c, "distill", "between the independent and the distilled student",
+                                       sc.id("distill/line-students"), sc.id("distill/aligned-line-students"), tI,
+                                       "final", tD, "final")});
+  if (cfg.run_tree(0, {}, d.teacher_model)["model"] == cfg.run_tree(0, {}, d.student_model)["model"]) {
+    lines.push_back({"T-S_i", "teacher vs independent student",
+                     add_line_pair_steps(plan, c, "distill", "between the teacher and the independent student",
+                                         sc.id("distill/line-teacher-indep"), sc.id("distill/aligned-line-teacher-indep"),
+                                         tT, "final", tI, "final")});
+    lines.push_back({"T-S_d", "teacher vs distilled student",
+                     add_line_pair_steps(plan, c, "distill", "between the teacher and the distilled student",
+                                         sc.id("distill/line-teacher-distilled"),
+                                         sc.id("distill/aligned-line-teacher-distilled"), tT, "final", tD, "final")});
+  }
+  std::vector<std::string> analysis_deps = {tT, tI, tD, acts};
+  for (const auto& l : lines) {
+    analysis_deps.push_back(l.ids.raw);
+    if (!l.ids.aligned.empty()) analysis_deps.push_back(l.ids.aligned);
+  }
+  const std::string align_method = cfg.align.method;
+
   const std::string analysis = sc.id("distill/analysis");
   const StudyContext scc = sc;
   const nlohmann::json claim_inputs = {{"similarity", cfg.tree["similarity"]},
                                        {"distill", cfg.tree.value("distill", nlohmann::json::object())},
                                        {"claims", cfg.tree.value("claims", nlohmann::json::object())}};
   plan.add({analysis, "distill", "distillation study: similarity maps, per-layer gains with a bootstrap, claim checks",
-            {tT, tI, tD, acts}, claim_inputs,
-            [c, scc, tT, tI, tD, acts](StepContext& ctx) {
+            analysis_deps, claim_inputs,
+            [c, scc, tT, tI, tD, acts, lines, align_method](StepContext& ctx) {
               const std::string a = ctx.dep(acts);
               std::vector<std::vector<nlohmann::json>> rows;
               for (const auto& [name, id] : std::vector<std::pair<std::string, std::string>>{
@@ -175,6 +205,11 @@ std::string add_distill_study(Plan& plan, const StudyContext& sc) {
                 write_figure(scc.root, table_figure({"distill-accuracy", "Teacher and students", "distill",
                                                      "Final test accuracy (%) of the three networks.", 1},
                                                     {"network", "status", "test accuracy %"}, rows));
+              std::vector<BarrierPair> bp;
+              for (const auto& l : lines)
+                bp.push_back({l.pair, l.what, ctx.dep(l.ids.raw), l.ids.aligned.empty() ? "" : ctx.dep(l.ids.aligned)});
+              write_barrier_table(ctx.dir, scc.root, scc.figures, "distill", "distill-barriers",
+                                  "Line barriers between the networks, raw vs aligned", 2, align_method, bp);
               // The claims: per-layer gains at matching relative depth, bootstrap over examples.
               const DistillEvidence ev = distill_evidence(*c, scc.seed, a + "/teacher", a + "/indep", a + "/distilled",
                                                           ctx.dep(tD), ctx.dep(tI), ctx.dep(tT), ctx.dir);

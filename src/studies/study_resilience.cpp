@@ -1,10 +1,12 @@
 // Study 2: mode-connectivity resilience. A reference mode G and six variants that each change
 // one thing (A larger batch, B Adam, C linear LR decay, D smaller weight decay, E larger init
 // variance, F no augmentation), each trained from its own seed; a curve G -> X for each, with
-// the straight line for contrast.
+// the straight line for contrast, raw and with X's hidden units first permuted to match G's
+// (issue 17: the aligned line barrier is the part of the raw barrier that is not permutation).
 #include <cmath>
 
 #include "core/atomic_file.h"
+#include "core/json_io.h"
 #include "report/figure_spec.h"
 #include "studies/steps.h"
 #include "studies/study_common.h"
@@ -35,6 +37,22 @@ std::vector<ModeDef> mode_defs(const ReproduceConfig& cfg) {
   return out;
 }
 
+// The line barriers of each mode (write_barrier_table's pairs, G-X) into the claim's numbers,
+// next to the curve's: raw and aligned test-error barriers (fractions, as the claim's other
+// numbers). The decision is unchanged; they say how much of the line's barrier is permutation.
+void add_line_barriers(ClaimCheck& k, const nlohmann::json& barriers) {
+  for (const auto& q : barriers.value("pairs", nlohmann::json::array())) {
+    const std::string pair = q.value("pair", ""), mode = pair.size() > 2 ? pair.substr(2) : pair;
+    if (!k.numbers.contains(mode) || !k.numbers[mode].is_object()) continue;
+    auto frac = [](const nlohmann::json& b) -> nlohmann::json {
+      if (!b.is_object() || !b.contains("test_err_points") || !b["test_err_points"].is_number()) return nullptr;
+      return b["test_err_points"].get<double>() / 100.0;
+    };
+    k.numbers[mode]["line_barrier_test_err"] = frac(q["raw"]);
+    k.numbers[mode]["aligned_line_barrier_test_err"] = frac(q["aligned"]);
+  }
+}
+
 }  // namespace
 
 std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
@@ -46,7 +64,7 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
             [g_tree](StepContext& ctx) { run_train_step(ctx, g_tree); }});
 
   struct Ids {
-    std::string key, description, train, line, curve;
+    std::string key, description, train, line, curve, aligned;  // aligned: "" with [align] method = none
   };
   std::vector<Ids> ids;
   std::vector<std::string> deps = {tG};
@@ -75,16 +93,23 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
     plan.reads(i.curve, tG, {"final"});
     plan.reads(i.curve, i.train, {"final"});
     deps.insert(deps.end(), {i.train, i.line, i.curve});
+    // The straight line with X aligned to G: an extra step (the steps above keep their hashes).
+    i.aligned = add_line_pair_steps(plan, c, "resilience", "G -> " + m.key, "", sc.id("resilience/aligned-line-G-" + m.key),
+                                    tG, "final", i.train, "final")
+                    .aligned;
+    if (!i.aligned.empty()) deps.push_back(i.aligned);
     ids.push_back(i);
   }
 
   const std::string analysis = sc.id("resilience/analysis");
   const StudyContext scc = sc;
   const double tol = cfg.resilience.tolerance, level = cfg.claims.level;
+  const std::string align_method = cfg.align.method;
   plan.add({analysis, "resilience", "resilience study: figures and claim check", deps,
             {{"tolerance", tol}, {"level", level}},
-            [scc, tG, ids, tol, level](StepContext& ctx) {
+            [scc, tG, ids, tol, level, align_method](StepContext& ctx) {
               std::vector<ModeCurve> curves;
+              std::vector<BarrierPair> pairs;
               std::vector<LineSeries> along, lines;
               std::vector<std::vector<nlohmann::json>> rows;
               std::vector<std::pair<std::string, std::string>> runs = {{"G", step_run_dir(ctx.dep(tG))}};
@@ -124,8 +149,22 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
                 nlohmann::json worst_line = nullptr;
                 if (!mc.line_test_err.empty())
                   worst_line = 100.0 * (1.0 - *std::max_element(mc.line_test_err.begin(), mc.line_test_err.end()));
-                rows.push_back({i.key, i.description, r.value("status", "missing"), acc(g), acc(r), worst, worst_line});
+                const BarrierPair bp{"G-" + i.key, i.description, ctx.dep(i.line),
+                                     i.aligned.empty() ? "" : ctx.dep(i.aligned)};
+                pairs.push_back(bp);
+                const nlohmann::json raw_b = line_barriers(bp.raw_dir), al_b = line_barriers(bp.aligned_dir);
+                const bool aligned = !i.aligned.empty();
+                auto cell = [](const nlohmann::json& b, const char* k, bool applies) {
+                  if (!applies) return nlohmann::json("not aligned");
+                  return b.is_object() && b.contains(k) ? b[k] : nlohmann::json();
+                };
+                rows.push_back({i.key, i.description, r.value("status", "missing"), acc(g), acc(r), worst, worst_line,
+                                cell(raw_b, "test_err_points", true), cell(raw_b, "train_loss", true),
+                                cell(al_b, "test_err_points", aligned), cell(al_b, "train_loss", aligned)});
               }
+              const nlohmann::json barriers =
+                  write_barrier_table(ctx.dir, scc.root, scc.figures, "resilience", "resilience-barriers",
+                                      "Line barriers G -> X, raw vs aligned", 4, align_method, pairs);
               if (scc.figures) {
                 std::vector<LineSeries> all = along;
                 all.insert(all.end(), lines.begin(), lines.end());
@@ -138,14 +177,22 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
                                                       1},
                                                      {"t (G = 0, X = 1)"}, {"test accuracy", "%"}, all));
                 write_figure(scc.root, table_figure({"resilience-modes", "Modes and their connections", "resilience",
-                                                     "Test accuracy (%) of G and of each variant, and the worst test "
-                                                     "accuracy along the trained curve and along the straight line.", 2},
+                                                     "Test accuracy (%) of G and of each variant, the worst test "
+                                                     "accuracy along the trained curve and along the straight line, and "
+                                                     "the straight line's barrier (test error in points, train loss in "
+                                                     "nats; surface/profile.h barrier_height) raw and with X's units "
+                                                     "first permuted to match G's (aligned).",
+                                                     2},
                                                     {"mode", "difference from G", "status", "G acc %", "X acc %",
-                                                     "worst on curve %", "worst on line %"},
+                                                     "worst on curve %", "worst on line %", "raw line barrier: test err (points)",
+                                                     "raw line barrier: train loss", "aligned line barrier: test err (points)",
+                                                     "aligned line barrier: train loss"},
                                                     rows));
                 figure_training_curves(scc, "resilience", "resilience-training", runs, 3);
               }
-              write_claims_file(ctx.dir, {check_resilience(curves, tol, level)});
+              ClaimCheck k = check_resilience(curves, tol, level);
+              add_line_barriers(k, barriers);
+              write_claims_file(ctx.dir, {k});
             }});
   if (!sc.controls) return analysis;
 
@@ -175,6 +222,8 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
                 lines.push_back(mc);
               }
               ClaimCheck k = check_resilience(lines, tol, level);
+              const auto bj = ctx.dep(analysis) + "/barriers.json";
+              if (file_exists(bj)) add_line_barriers(k, read_json(bj));
               k.control_of = k.id;
               k.id += ".control";
               k.text = "Control (the straight line G -> X in place of the trained curve): " + k.text;

@@ -1,7 +1,10 @@
 // Study 1: SGDR (cosine annealing with warm restarts) vs step-decay SGD. Are the SGDR iterates
 // at the ends of cycles separate minima? Straight lines between consecutive snapshots of both
 // runs, curves between the SGDR snapshot pairs, and the plane through the last pair and the
-// curve's bend with every epoch's iterate projected onto it.
+// curve's bend with every epoch's iterate projected onto it. An independent-runs baseline (issue
+// 17): a second step-decay SGD run from another seed and the straight line between the two SGD
+// runs' final weights, raw and aligned, next to the SGDR snapshots' line barriers: are the
+// snapshots as different as independently trained solutions?
 #include <cmath>
 #include <filesystem>
 
@@ -230,6 +233,17 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
   }
   analysis_deps.push_back(plane_id);
 
+  // The independent-runs baseline: extra steps (the steps above keep their ids and hashes).
+  const std::string t_indep = sc.id("sgdr/train-sgd-indep");
+  const nlohmann::json indep_tree = cfg.run_tree(sc.seed + 1, sgd_over);
+  plan.add({t_indep, "sgdr", "baseline: step-decay SGD again from another seed (another init and data order)", {},
+            indep_tree, [indep_tree](StepContext& ctx) { run_train_step(ctx, indep_tree); }});
+  const LinePairSteps indep = add_line_pair_steps(plan, c, "sgdr", "between two independent SGD runs (final weights)",
+                                                  sc.id("sgdr/indep-line"), sc.id("sgdr/indep-aligned-line"), t_sgd,
+                                                  "final", t_indep, "final");
+  analysis_deps.insert(analysis_deps.end(), {t_indep, indep.raw});
+  if (!indep.aligned.empty()) analysis_deps.push_back(indep.aligned);
+
   const std::string analysis = sc.id("sgdr/analysis");
   const StudyContext scc = sc;
   SgdrThresholds th;
@@ -245,8 +259,9 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
                                   {"overfit_margin", th.overfit_margin},      {"plane_max_off", th.plane_max_off},
                                   {"level", th.level}};
   const int64_t e_a = ends[ends.size() - 2], e_b = ends.back();
+  const std::string align_method = cfg.align.method;
   plan.add({analysis, "sgdr", "SGDR study: figures and claim checks", analysis_deps, th_json,
-            [scc, t_sgdr, t_sgd, pairs, plane_id, th, last, e_a, e_b](StepContext& ctx) {
+            [scc, t_sgdr, t_sgd, pairs, plane_id, th, last, e_a, e_b, indep, align_method](StepContext& ctx) {
               std::vector<PairProfile> sgdr, sgd;
               int order = 10;
               for (const auto& p : pairs) {
@@ -261,6 +276,15 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
                                      {{"SGDR", step_run_dir(ctx.dep(t_sgdr))}, {"step-decay SGD", step_run_dir(ctx.dep(t_sgd))}},
                                      1);
               plane_figures(scc, ctx.dep(plane_id) + "/plane");
+              // Barriers raw vs aligned: the snapshots (one run each: not aligned) and the baseline.
+              std::vector<BarrierPair> bp;
+              for (const auto& p : pairs) bp.push_back({"SGDR " + p.name, "SGDR snapshots (one run)", ctx.dep(p.line), ""});
+              for (const auto& p : pairs)
+                bp.push_back({"SGD " + p.name, "step-decay SGD snapshots (one run)", ctx.dep(p.sgd_line), ""});
+              bp.push_back({"SGD vs SGD (independent)", "two step-decay SGD runs from different seeds, final weights",
+                            ctx.dep(indep.raw), indep.aligned.empty() ? "" : ctx.dep(indep.aligned)});
+              write_barrier_table(ctx.dir, scc.root, scc.figures, "sgdr", "sgdr-barriers",
+                                  "Line barriers: SGDR snapshots vs independent runs, raw and aligned", 3, align_method, bp);
               const PlaneTrajectory pt =
                   plane_trajectory(last.name, ctx.dep(plane_id) + "/plane", ctx.dep(last.curve), e_a, e_b);
               write_claims_file(ctx.dir, {check_sgdr_line_barrier(sgdr, th), check_sgdr_curve_connects(sgdr, th),

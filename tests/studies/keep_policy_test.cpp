@@ -154,7 +154,7 @@ TEST(KeepPolicy, SmokeRunLeavesExactlyTheKeepSet) {
     for (const auto& tag : plan.keep_set(s.id)) want.insert(tag + ".pt");
     EXPECT_EQ(files_in(ck), want) << s.id;
   }
-  EXPECT_EQ(runs, 2);  // SGDR and step-decay SGD
+  EXPECT_EQ(runs, 3);  // SGDR, step-decay SGD and the independent-runs baseline (a second SGD run)
   // The plane read every SGDR epoch: they are kept (the declaration, not a guess).
   EXPECT_TRUE(file_exists(plan.dir_of("sgdr/train-sgdr") + "/run/checkpoints/epoch-2.pt"));
   EXPECT_FALSE(file_exists(plan.dir_of("sgdr/train-sgd") + "/run/checkpoints/epoch-2.pt"));
