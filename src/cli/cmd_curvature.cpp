@@ -1,10 +1,13 @@
 // `closerlook curvature CKPT`: top-k Hessian eigenvalues, trace and (optionally) the eigenvalue
 // density of a checkpoint, for the whole network and per layer (docs/curvature.md). Prints the
-// JSON on stdout; --out also writes <out>/curvature.json.
+// JSON on stdout; --out also writes <out>/curvature.json. Under a launcher (RANK/WORLD_SIZE or
+// SLURM_*, dist/rendezvous.h) the subset's batches are split over the processes and every
+// Hessian-vector product is all-reduced: all ranks run the same Lanczos, rank 0 prints and writes.
 #include <cstdio>
 #include <memory>
 
 #include "cli/commands.h"
+#include "dist/rendezvous.h"
 #include "train/curvature.h"
 
 namespace closerlook {
@@ -54,7 +57,14 @@ const CommandRegistrar reg(56, [](CLI::App& app) {
     const auto device = apply_common_options(a->common);
     a->job.bn_train = a->bn == "train";
     a->job.options.per_layer = !a->no_per_layer;
-    std::printf("%s\n", run_curvature_job(a->job, device).dump(2).c_str());
+    std::unique_ptr<Communicator> comm = connect_from_env();
+    if (comm->size() > 1) {
+      // All of an iteration's products in one call (the communicator stages device tensors on the host).
+      Communicator* c = comm.get();
+      a->job.processes = {c->rank(), c->size(), [c](std::vector<torch::Tensor>& hv) { c->allreduce_many_(hv); }};
+    }
+    const nlohmann::json j = run_curvature_job(a->job, device);
+    if (comm->is_root()) std::printf("%s\n", j.dump(2).c_str());
   });
 });
 

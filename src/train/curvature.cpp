@@ -71,6 +71,8 @@ std::vector<torch::Tensor> hessian_products(const HessianProblem& p, const std::
       }
     }
   }
+  // Across processes: every rank's partial sum over its batches becomes the whole subset's.
+  if (p.reduce) p.reduce(out);
   return out;
 }
 
@@ -153,7 +155,7 @@ std::vector<ParamBlock> layer_blocks(const std::vector<std::string>& names, cons
 }
 
 CurvatureResult compute_curvature(const HessianProblem& p, const CurvatureOptions& o) {
-  if (p.params.empty() || !p.batch_loss || p.num_batches < 1) throw_bad_input("curvature: empty problem");
+  if (p.params.empty() || !p.batch_loss || p.num_batches < (p.reduce ? 0 : 1)) throw_bad_input("curvature: empty problem");
   if (o.steps < 1 || o.top_k < 1 || o.top_k > o.steps)
     throw_bad_input("curvature: need 1 <= top_k (" + std::to_string(o.top_k) + ") <= steps (" +
                     std::to_string(o.steps) + ")");
@@ -331,6 +333,18 @@ HessianProblem network_problem(Network& net, const Dataset& data, int64_t exampl
                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
            static_cast<double>(n);
   };
+  return p;
+}
+
+HessianProblem shard_batches(HessianProblem p, const ProductReduction& r) {
+  if (r.world <= 1) return p;
+  CL_CHECK_INPUT(r.rank >= 0 && r.rank < r.world && r.sum,
+                 "curvature: rank " + std::to_string(r.rank) + " of " + std::to_string(r.world) + " needs a reduction");
+  const int64_t total = p.num_batches, rank = r.rank, world = r.world;
+  p.num_batches = total > rank ? (total - rank + world - 1) / world : 0;
+  auto whole = p.batch_loss;
+  p.batch_loss = [whole, rank, world](int64_t b) { return whole(rank + b * world); };
+  p.reduce = r.sum;
   return p;
 }
 
@@ -515,8 +529,9 @@ nlohmann::json run_curvature_job(const CurvatureJob& job, torch::Device device) 
   const std::string run_dir = run_dir_of_checkpoint(job.checkpoint);
   NetworkPtr net = load_network(job.checkpoint, device);
   const DataSplit data = load_run_data(run_dir, job.data_overrides);
-  CurvatureResult r =
-      compute_curvature(network_problem(*net, data.train, job.examples, job.batch_size, device, job.bn_train), job.options);
+  HessianProblem problem = network_problem(*net, data.train, job.examples, job.batch_size, device, job.bn_train);
+  const int64_t batches = problem.num_batches;
+  CurvatureResult r = compute_curvature(shard_batches(std::move(problem), job.processes), job.options);
   nlohmann::json j = r.to_json();
   j["settings"] = {{"checkpoint", job.checkpoint},
                    {"examples", std::min<int64_t>(job.examples, data.train.size())},
@@ -530,8 +545,10 @@ nlohmann::json run_curvature_job(const CurvatureJob& job, torch::Device device) 
                    {"density_runs", job.options.density_runs},
                    {"per_layer", job.options.per_layer},
                    {"seed", job.options.seed},
+                   {"batches", batches},
+                   {"processes", std::max(1, job.processes.world)},
                    {"loss", "mean cross-entropy (no weight decay)"}};
-  if (!job.out_dir.empty()) write_json(job.out_dir + "/curvature.json", j);
+  if (!job.out_dir.empty() && job.processes.rank == 0) write_json(job.out_dir + "/curvature.json", j);
   return j;
 }
 

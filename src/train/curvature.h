@@ -40,7 +40,24 @@ struct HessianProblem {
   std::vector<std::string> param_names;     // one per parameter (for the blocks)
   int64_t num_batches = 1;
   std::function<torch::Tensor(int64_t)> batch_loss;  // batch b's share of the total loss
+  // Several processes (closerlook curvature under a launcher, see shard_batches): called with
+  // every product's partial sum over this process's batches (flat float64 tensors), it sums
+  // them over all processes in place, so every rank holds the same H v and runs the same
+  // Lanczos. Null: one process (num_batches must then be >= 1; with it, 0 is fine).
+  std::function<void(std::vector<torch::Tensor>&)> reduce;
 };
+
+// The processes of a sharded curvature run: this process's rank of `world`, and the in-place
+// sum over processes of its partial products (e.g. a Communicator's allreduce_many_).
+struct ProductReduction {
+  int rank = 0, world = 1;
+  std::function<void(std::vector<torch::Tensor>&)> sum;
+};
+// `p` restricted to the batches b with b % world == rank (as dist/sharded.h assigns items), its
+// products summed over the processes by `r.sum`: the Hessian is still that of the whole loss
+// (every batch is on exactly one rank; a rank may have fewer batches, or none). world == 1
+// returns p unchanged.
+HessianProblem shard_batches(HessianProblem p, const ProductReduction& r);
 
 // A layer block: indices into HessianProblem::params.
 struct ParamBlock {
@@ -160,6 +177,9 @@ struct CurvatureJob {
   bool bn_train = false;
   std::vector<std::string> data_overrides;  // "data.key=value"
   CurvatureOptions options;
+  // Several processes: the subset's batches are split over the ranks (shard_batches); every rank
+  // returns the same JSON, rank 0 alone writes curvature.json.
+  ProductReduction processes;
 };
 nlohmann::json run_curvature_job(const CurvatureJob& job, torch::Device device);
 
