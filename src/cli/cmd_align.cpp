@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "surface/align.h"
+#include "surface/aligned_endpoints.h"
 #include "surface/sources.h"
 #include "train/run_data.h"
 #include "train/run_dir.h"
@@ -50,24 +51,18 @@ const CommandRegistrar reg(45, [](CLI::App& app) {
       return;
     }
     CL_CHECK_INPUT(!a->b.empty() && !a->out.empty(), "align: needs checkpoints A and B and --out");
-    auto nets = load_checkpoints({a->a, a->b}, device);
-    DataSplit data;
-    if (a->opts.method == "activations") data = load_run_data(run_dir_of_checkpoint(a->a), a->sets);
-    const AlignResult r =
-        align_networks(*nets[0], *nets[1], a->opts, a->opts.method == "activations" ? &data.train : nullptr);
-    make_dirs(a->out + "/checkpoints");
-    auto cfg = read_run_config(run_dir_of_checkpoint(a->b));
-    cfg["aligned"] = {{"to", a->a}, {"source", a->b}, {"method", r.method}};
-    write_json(a->out + "/config.json", cfg);
-    nets[1]->save(a->out + "/checkpoints/aligned.pt");
-    write_json(a->out + "/permutation.json", permutation_to_json(r.permutation));
-    auto j = r.to_json();
-    j["a"] = a->a;
-    j["b"] = a->b;
-    j["seed"] = a->opts.seed;
-    write_json(a->out + "/align.json", j);
+    CL_CHECK_INPUT(a->opts.method == "weights" || a->opts.method == "activations",
+                   "align: --method '" + a->opts.method + "': expected weights or activations");
+    // The one implementation the path tools' --align uses too (surface/aligned_endpoints.h); a
+    // folder that holds this alignment already is reused.
+    EndpointAlignment e;
+    e.method = a->opts.method;
+    e.options = a->opts;
+    e.data_overrides = a->sets;
+    const AlignedCheckpoint c = write_aligned_checkpoint(a->a, a->b, e, a->out, device);
+    auto j = c.record;
+    j.erase("permutation");
     j["out"] = a->out;
-    j["aligned"] = a->out + "/checkpoints/aligned.pt";
     std::cout << j.dump(2) << std::endl;
   });
 });
