@@ -18,6 +18,8 @@
 
 namespace closerlook {
 
+class FoldedNetwork;
+
 struct EvalSettings {
   int64_t bn_samples = 0;       // examples for BN recalibration; 0 = the whole training set
   int64_t train_samples = 0;    // examples for train loss/error; 0 = all; < 0 = skip train metrics
@@ -28,6 +30,18 @@ struct EvalSettings {
   // Subsets are the first N examples of one seeded permutation of the training set (so the BN
   // subset lies inside the train-loss subset). Full sets are used in their own order.
   uint64_t subset_seed = 0;
+  // The evaluation engine (surface/bn_folding.h): eval-mode passes with BN folded into the conv /
+  // linear before it, channels-last, and the recalibration pass channels-last under InferenceMode,
+  // for the built-in VGG / ResNet / MLP; other networks use the plain path. The values equal the
+  // plain path's up to float rounding (<= 1e-5 relative on losses), so it is not part of
+  // to_json (setup hashes of planes and studies do not change with it).
+  bool fast_engine = true;
+  // Adaptive train sample (the fast plane method, docs/surface.md "Evaluation speed"): when > 0 and
+  // train_samples > 0, the train pass reads the subset in chunks of train_chunk examples and stops
+  // once the relative standard error of the train NLL (after the control variates, when set) is
+  // <= train_rel_se; train_samples is then the most it reads. Part of to_json when set.
+  double train_rel_se = 0;
+  int64_t train_chunk = 2048;
   nlohmann::json to_json() const;
 };
 
@@ -36,6 +50,10 @@ struct PointMetrics {
   double tr_loss = kNaN, tr_nll = kNaN, tr_err = kNaN;
   double te_loss = kNaN, te_nll = kNaN, te_err = kNaN;
   double weight_norm = kNaN;    // ||w||_2 of the parameters
+  // The train NLL's standard error over the examples read (a subset's sampling error, after the
+  // control variates when set; 0 for the whole set) and how many examples were read. Not in to_json.
+  double tr_nll_se = kNaN;
+  int64_t tr_examples = 0;
   nlohmann::json to_json() const;
 };
 
@@ -55,6 +73,17 @@ class PointEvaluator {
   // Recalibrates BN at the network's current parameters, then evaluates.
   PointMetrics evaluate_current();
 
+  // Control variates for a train subset (the fast plane method): `per_example_nll` are K vectors,
+  // each the per-example NLL of the WHOLE training set (dataset order) under some fixed weights
+  // (e.g. the plane's three points). The train NLL of a subset S is then estimated as
+  //   mean_S(l) - sum_k beta_k (mean_S(c_k) - mean(c_k)),  beta = least squares of l on c over S,
+  // which is unbiased to O(1/|S|) and has the variance of the regression's residual. Empty: none.
+  void set_train_controls(const std::vector<torch::Tensor>& per_example_nll);
+  // Per-example NLL (float64, N) of `ds` at the network's current weights and BN state, eval mode.
+  torch::Tensor per_example_nll(const Dataset& ds);
+  // Whether the eval-mode passes run on the folded engine (false: the plain path).
+  bool uses_fast_engine() const { return static_cast<bool>(engine_); }
+
   Network& network() { return net_; }
   const EvalSettings& settings() const { return settings_; }
   int64_t bn_examples() const { return bn_images_.defined() ? bn_images_.size(0) : 0; }
@@ -71,11 +100,18 @@ class PointEvaluator {
   // The train layer's evaluation loop (train/evaluate.h) over tensors already on the device.
   EvalSums sums_of(const torch::Tensor& images, const torch::Tensor& labels);
 
+  // The train pass with adaptive stopping and/or control variates (train_rel_se > 0 or controls set).
+  void adaptive_train(PointMetrics& m);
+  torch::Tensor forward_eval(const torch::Tensor& x);
+
   Network& net_;
   torch::Device device_;
   EvalSettings settings_;
   Timing timing_;
   torch::Tensor bn_images_, train_images_, train_labels_, test_images_, test_labels_;
+  torch::Tensor train_index_;             // dataset indices of train_images_ (int64)
+  torch::Tensor controls_, control_means_;  // (n_train, K) on the subset; (K) over the whole set
+  std::shared_ptr<FoldedNetwork> engine_;  // null: the plain path
 };
 
 }  // namespace closerlook
