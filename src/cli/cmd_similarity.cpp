@@ -43,6 +43,10 @@ void add_similarity_options(CLI::App* cmd, SimilarityOptions& o) {
                          "CCA family: do not centre (reproduces Kornblith's demo cca)");
   cmd->add_option("--max-gram", o.max_gram_examples, "Largest n for which an n x n kernel matrix may be formed")
       ->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--precision", [&o](const std::string& p) { o.precision = parse_precision(p); },
+         "Linear/debiased CKA maps: float64, or float32 GEMMs with float64 sums (faster; error in docs/similarity.md)")
+      ->default_str(precision_name(o.precision));
 }
 
 // Where checkpoints' activations come from (CaptureSource).

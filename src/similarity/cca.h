@@ -5,6 +5,7 @@
 // (Representation does the per-layer work once). Google mode replays google/svcca's cca_core
 // and pwcca step by step on the same data (see google_cca.h).
 #pragma once
+#include <string>
 #include <vector>
 
 #include "similarity/measure.h"
@@ -17,6 +18,21 @@ namespace closerlook {
 // batch these products into one GEMM per row); otherwise it is computed here.
 SimilarityResult cca_similarity(const Representation& x, const Representation& y, Measure measure,
                                 const SimilarityOptions& opts, const torch::Tensor& basis_product = {});
+
+// What cca_similarity reports of a side's subspace, without the basis itself.
+struct SubspaceInfo {
+  int64_t k = 0;
+  double explained = 1.0;
+  std::string route;
+  std::vector<std::string> warnings;
+};
+
+// CCA or SVCCA (not PWCCA) from `product`, the kx x ky matrix whose singular values are the
+// canonical correlations (B_x^T B_y, or W_x^T X^T Y W_y in feature space); the same result,
+// warnings and errors as cca_similarity otherwise.
+SimilarityResult cca_similarity_from_product(const Representation& x, const Representation& y, Measure measure,
+                                             const SimilarityOptions& opts, const SubspaceInfo& sx,
+                                             const SubspaceInfo& sy, const torch::Tensor& product);
 
 // Number of leading directions SVCCA keeps for `rep` under `opts` (fixed k or variance fraction).
 int64_t svcca_directions(const Representation& rep, const SimilarityOptions& opts);

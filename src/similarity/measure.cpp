@@ -43,6 +43,14 @@ Compat parse_compat(const std::string& name) {
   throw_bad_input("unknown compatibility mode '" + name + "' (expected clean or google)");
 }
 
+std::string precision_name(Precision p) { return p == Precision::Float32 ? "float32" : "float64"; }
+
+Precision parse_precision(const std::string& name) {
+  if (name == "float64") return Precision::Float64;
+  if (name == "float32") return Precision::Float32;
+  throw_bad_input("unknown precision '" + name + "' (expected float64 or float32)");
+}
+
 void validate_options(const SimilarityOptions& o) {
   auto bad = [](const std::string& what) { throw_bad_input("similarity option " + what); };
   if (!(o.rank_rtol >= 0.0 && o.rank_rtol < 1.0)) bad("rank_rtol must be in [0, 1), got " + std::to_string(o.rank_rtol));

@@ -35,6 +35,13 @@ enum class Compat { Clean, Google };
 std::string compat_name(Compat c);
 Compat parse_compat(const std::string& name);
 
+// Arithmetic of the streamed linear/debiased CKA maps: float64 (default) or float32 GEMMs on
+// float32 data with every batch's sums accumulated in float64 (about twice as fast; error
+// against float64 measured in docs/similarity.md). Every other measure computes in float64.
+enum class Precision { Float64, Float32 };
+std::string precision_name(Precision p);    // "float64", "float32"
+Precision parse_precision(const std::string& name);
+
 struct SimilarityOptions {
   Compat compat = Compat::Clean;
   // CCA family, clean mode: centre the columns first (false reproduces Kornblith's demo
@@ -54,6 +61,8 @@ struct SimilarityOptions {
   int64_t max_gram_examples = 8192;
   // Linear/debiased CKA maps stream over this many rows at a time (memory ~ features^2).
   int64_t stream_batch = 4096;
+  // Streamed CKA maps only (see Precision).
+  Precision precision = Precision::Float64;
   // Google mode: epsilon of remove_small / the eps*I term, and sum_threshold's threshold.
   double google_epsilon = 0.0;
   double google_threshold = 0.98;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -226,6 +227,28 @@ Subspace Representation::make_subspace(int64_t k, bool whole_space) const {
   const double kept = lam.slice(0, 0, sub.k).sum().item<double>();
   sub.explained = total > 0.0 ? kept / total : 1.0;
   return sub;
+}
+
+const Whitening* Representation::gram_whitening(int64_t k, double min_ratio) const {
+  if (k < 1) throw_bad_input(fmt::format("{}: number of leading directions must be >= 1, got {}", name_, k));
+  compute_spectrum();
+  if (!eigvecs_.defined()) return nullptr;
+  const int64_t m = eigvals_.numel();
+  k = std::min(k, m);
+  auto it = whitening_.find(k);
+  if (it != whitening_.end()) return it->second.get();
+  const auto lam = eigvals_.cpu();
+  const auto* l = lam.data_ptr<double>();
+  // Never looser than make_subspace's own Gram-route test, so that k and the route agree with it.
+  const double ratio = std::max({min_ratio, kGramRouteMinRatio, 100.0 * rtol_ * rtol_});
+  if (!(l[0] > 0.0) || l[k - 1] < ratio * l[0]) return nullptr;
+  torch::NoGradGuard no_grad;
+  auto wh = std::make_unique<Whitening>();
+  wh->w = (eigvecs_.slice(1, 0, k) / eigvals_.slice(0, 0, k).sqrt().unsqueeze(0)).contiguous();
+  wh->k = k;
+  const double total = lam.sum().item<double>();
+  wh->explained = total > 0.0 ? lam.slice(0, 0, k).sum().item<double>() / total : 1.0;
+  return whitening_.emplace(k, std::move(wh)).first->second.get();
 }
 
 const Subspace& Representation::column_space() const {

@@ -33,6 +33,15 @@ struct Subspace {
   mutable torch::Tensor coordinates;
 };
 
+// The Gram whitening of k leading directions: W = V_k diag(lambda_k)^(-1/2) (p' x k), so that
+// X_active W is an orthonormal basis of those directions and canonical correlations become
+// singular values of W_x^T (X^T Y) W_y, all in feature space (no n x k basis is formed).
+struct Whitening {
+  torch::Tensor w;         // p' x k, float64
+  int64_t k = 0;
+  double explained = 1.0;  // as Subspace::explained
+};
+
 class Representation {
  public:
   // `acts` is (examples x features), any floating dtype, any device. Error(BadInput) naming
@@ -70,6 +79,14 @@ class Representation {
   // clipped to the rank (warned). Cached per k.
   const Subspace& leading_directions(int64_t k) const;
 
+  // The whitening of the k leading directions (k clipped to the active features), or nullptr when
+  // the Gram eigen-decomposition is not available (more features than examples) or
+  // lambda_k < min_ratio * lambda_1 (then the feature-space route loses accuracy: see
+  // docs/similarity.md, "Fast maps"). Where it is returned, leading_directions(k) (or
+  // column_space() when k covers every active feature) takes the Gram route with the same k.
+  // Cached per k.
+  const Whitening* gram_whitening(int64_t k, double min_ratio) const;
+
   // CKA statistics of the centred data (all columns).
   double feature_gram_sq_norm() const;         // ||X^T X||_F^2
   const torch::Tensor& row_sq_norms() const;   // ||x_i||^2, length n
@@ -92,6 +109,7 @@ class Representation {
   mutable torch::Tensor row_norms_, example_gram_;
   mutable std::unique_ptr<Subspace> column_space_;
   mutable std::map<int64_t, std::unique_ptr<Subspace>> leading_;
+  mutable std::map<int64_t, std::unique_ptr<Whitening>> whitening_;
   mutable std::map<double, std::pair<torch::Tensor, double>> rbf_;
   mutable double gram_sq_norm_ = -1.0;
   mutable torch::Tensor qr_q_, qr_u_, qr_s_;  // Householder route, computed at most once

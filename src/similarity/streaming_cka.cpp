@@ -19,8 +19,8 @@ double hsic1_scaled(double cross_sq, double sum_ab, double sk, double sl, double
 }  // namespace
 
 CkaAccumulator::CkaAccumulator(std::vector<std::string> names, std::vector<int64_t> widths,
-                               std::vector<std::pair<int64_t, int64_t>> pairs)
-    : names_(std::move(names)), widths_(std::move(widths)), pairs_(std::move(pairs)) {
+                               std::vector<std::pair<int64_t, int64_t>> pairs, bool float32)
+    : names_(std::move(names)), widths_(std::move(widths)), pairs_(std::move(pairs)), float32_(float32) {
   if (names_.size() != widths_.size())
     throw Error(ExitCode::Internal, "CkaAccumulator: names and widths differ in length");
   for (auto [i, j] : pairs_)
@@ -28,6 +28,42 @@ CkaAccumulator::CkaAccumulator(std::vector<std::string> names, std::vector<int64
       throw Error(ExitCode::Internal, fmt::format("CkaAccumulator: pair ({}, {}) out of range", i, j));
   reps_.resize(widths_.size());
   pair_sums_.resize(pairs_.size());
+  offsets_.assign(widths_.size() + 1, 0);
+  for (size_t r = 0; r < widths_.size(); ++r) offsets_[r + 1] = offsets_[r] + widths_[r];
+  // Cross terms, grouped by left representation so that each group is one GEMM per batch.
+  std::map<int64_t, size_t> group_of;
+  for (size_t k = 0; k < pairs_.size(); ++k) {
+    const auto [i, j] = pairs_[k];
+    if (i == j) continue;
+    auto it = group_of.find(i);
+    if (it == group_of.end()) {
+      it = group_of.emplace(i, groups_.size()).first;
+      groups_.push_back(Group{});
+      groups_.back().left = i;
+    }
+    groups_[it->second].ks.push_back(k);
+    groups_[it->second].right.push_back(j);
+  }
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  for (auto& g : groups_) {
+    g.contiguous = true;
+    int64_t total = 0;
+    for (size_t m = 0; m < g.right.size(); ++m) {
+      if (m > 0 && g.right[m] != g.right[m - 1] + 1) g.contiguous = false;
+      total += widths_[g.right[m]];
+    }
+    g.cross = torch::zeros({widths_[g.left], total}, f64);
+    g.xtb = torch::zeros({widths_[g.left], int64_t(g.ks.size())}, f64);
+    int64_t off = 0;
+    for (size_t m = 0; m < g.ks.size(); ++m) {
+      PairSums& ps = pair_sums_[g.ks[m]];
+      const int64_t q = widths_[g.right[m]];
+      ps.cross = g.cross.slice(1, off, off + q);
+      ps.xtb = g.xtb.select(1, int64_t(m));
+      ps.yta = torch::zeros({q}, f64);
+      off += q;
+    }
+  }
 }
 
 void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
@@ -36,67 +72,74 @@ void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
                                 widths_.size()));
   torch::NoGradGuard no_grad;
   const int64_t b = batch.empty() ? 0 : batch[0].size(0);
-  std::vector<torch::Tensor> xs(batch.size()), norms(batch.size());
+  const auto dtype = float32_ ? torch::kFloat32 : torch::kFloat64;
+  // Every representation's shifted batch side by side in one buffer (b x sum widths), so that a
+  // group's right-hand representations, when consecutive, are one strided view (no copy).
+  auto buf = torch::empty({b, offsets_.back()}, torch::TensorOptions().dtype(dtype));
+  std::vector<torch::Tensor> xs(batch.size()), norms(batch.size()), norms_c(batch.size());
   for (size_t r = 0; r < batch.size(); ++r) {
     const auto& t = batch[r];
     if (t.dim() != 2 || t.size(0) != b || t.size(1) != widths_[r])
       throw_bad_input(fmt::format("{}: batch of shape {} does not match ({} x {})", names_[r],
                                   fmt::join(t.sizes(), "x"), b, widths_[r]));
-    auto x = t.detach().to(torch::kFloat64);
-    if (!torch::isfinite(x).all().item<bool>())
+    if (!torch::isfinite(t).all().item<bool>())
       throw_bad_input(fmt::format("{}: contains NaN or inf (in examples {}..{})", names_[r], n_, n_ + b - 1));
     RepSums& s = reps_[r];
     if (!s.shift.defined()) {
-      s.shift = x.mean(0);
-      s.colsum = torch::zeros({widths_[r]}, x.options());
-      s.gram = torch::zeros({widths_[r], widths_[r]}, x.options());
-      s.xta = torch::zeros({widths_[r]}, x.options());
+      // The shift is rounded to the working precision so that it is exactly what is subtracted.
+      s.shift = t.detach().to(torch::kFloat64).mean(0).to(dtype).to(torch::kFloat64);
+      const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+      s.colsum = torch::zeros({widths_[r]}, f64);
+      s.gram = torch::zeros({widths_[r], widths_[r]}, f64);
+      s.xta = torch::zeros({widths_[r]}, f64);
     }
-    x = x - s.shift;
-    auto a = x.pow(2).sum(1);
-    s.colsum += x.sum(0);
-    s.gram.addmm_(x.t(), x);
-    s.xta.addmv_(x.t(), a);
+    auto x = buf.slice(1, offsets_[r], offsets_[r + 1]);
+    x.copy_(t.detach());
+    x.sub_(s.shift.to(dtype));
+    auto a = x.pow(2).sum(1, /*keepdim=*/false, torch::kFloat64);  // float64 row norms
+    s.colsum += x.sum(0, /*keepdim=*/false, torch::kFloat64);
+    if (float32_) {
+      s.gram += x.t().mm(x);
+      s.xta += x.t().mv(a.to(dtype));
+    } else {
+      s.gram.addmm_(x.t(), x);
+      s.xta.addmv_(x.t(), a);
+    }
     s.sum_a += a.sum().item<double>();
     s.sum_a2 += a.pow(2).sum().item<double>();
     xs[r] = x;
     norms[r] = a;
+    norms_c[r] = float32_ ? a.to(dtype) : a;
   }
-  // Cross terms, grouped by left representation so that each group is one GEMM.
-  std::map<int64_t, std::vector<size_t>> by_left;
-  for (size_t k = 0; k < pairs_.size(); ++k)
-    if (pairs_[k].first != pairs_[k].second) by_left[pairs_[k].first].push_back(k);
-  // A full map pairs every left representation with the same right ones: concatenate those once.
-  std::map<std::vector<int64_t>, std::pair<torch::Tensor, torch::Tensor>> concatenated;
-  for (const auto& [i, ks] : by_left) {
-    std::vector<int64_t> right_ids;
-    for (size_t k : ks) right_ids.push_back(pairs_[k].second);
-    auto it = concatenated.find(right_ids);
-    if (it == concatenated.end()) {
-      std::vector<torch::Tensor> rights, right_norms;
-      for (int64_t j : right_ids) {
-        rights.push_back(xs[j]);
-        right_norms.push_back(norms[j].unsqueeze(1));
-      }
-      it = concatenated.emplace(right_ids, std::make_pair(torch::cat(rights, 1), torch::cat(right_norms, 1))).first;
+  for (auto& g : groups_) {
+    torch::Tensor rights, right_norms;
+    if (g.contiguous) {
+      rights = buf.slice(1, offsets_[g.right.front()], offsets_[g.right.back() + 1]);
+    } else {
+      std::vector<torch::Tensor> parts;
+      for (int64_t j : g.right) parts.push_back(xs[j]);
+      rights = torch::cat(parts, 1);
     }
-    const auto cross = xs[i].t().mm(it->second.first);   // p_i x sum(q)
-    const auto xtb = xs[i].t().mm(it->second.second);    // p_i x |ks|
-    int64_t off = 0;
-    for (size_t m = 0; m < ks.size(); ++m) {
-      const size_t k = ks[m];
-      const int64_t j = pairs_[k].second, q = widths_[j];
-      PairSums& ps = pair_sums_[k];
-      if (!ps.cross.defined()) {
-        ps.cross = torch::zeros({widths_[i], q}, cross.options());
-        ps.xtb = torch::zeros({widths_[i]}, cross.options());
-        ps.yta = torch::zeros({q}, cross.options());
+    std::vector<torch::Tensor> nparts;
+    for (int64_t j : g.right) nparts.push_back(norms_c[j].unsqueeze(1));
+    right_norms = torch::cat(nparts, 1);
+    const auto& x = xs[g.left];
+    if (float32_) {
+      g.cross += x.t().mm(rights);
+      g.xtb += x.t().mm(right_norms);
+    } else {
+      g.cross.addmm_(x.t(), rights);
+      g.xtb.addmm_(x.t(), right_norms);
+    }
+    for (size_t m = 0; m < g.ks.size(); ++m) {
+      PairSums& ps = pair_sums_[g.ks[m]];
+      const int64_t j = g.right[m];
+      if (float32_) {
+        ps.yta += xs[j].t().mv(norms_c[g.left]);
+      } else {
+        ps.yta.addmv_(xs[j].t(), norms[g.left]);
       }
-      ps.cross += cross.slice(1, off, off + q);
-      ps.xtb += xtb.select(1, int64_t(m));
-      ps.yta.addmv_(xs[j].t(), norms[i]);
-      ps.sum_ab += norms[i].dot(norms[j]).item<double>();
-      off += q;
+      ps.sum_ab += norms[g.left].dot(norms[j]).item<double>();
     }
   }
   n_ += b;

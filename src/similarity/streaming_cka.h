@@ -19,8 +19,10 @@ namespace closerlook {
 class CkaAccumulator {
  public:
   // names/widths: one entry per representation; pairs: (i, j) indices to compare (i == j allowed).
+  // float32: each batch's products in float32 GEMMs (the data converted to float32, shifted in
+  // float32), every sum accumulated across batches in float64; otherwise float64 throughout.
   CkaAccumulator(std::vector<std::string> names, std::vector<int64_t> widths,
-                 std::vector<std::pair<int64_t, int64_t>> pairs);
+                 std::vector<std::pair<int64_t, int64_t>> pairs, bool float32 = false);
 
   // One row batch per representation, same rows (examples) in each, shapes (b x width).
   // Error(BadInput) naming the representation for a wrong shape or NaN/inf values.
@@ -40,8 +42,16 @@ class CkaAccumulator {
     double sum_a = 0.0, sum_a2 = 0.0;
   };
   struct PairSums {
-    torch::Tensor cross, xtb, yta;  // X'^T Y', sum_i b_i x'_i, sum_i a_i y'_i
+    torch::Tensor cross, xtb, yta;  // X'^T Y', sum_i b_i x'_i, sum_i a_i y'_i (cross, xtb: views of a group's sums)
     double sum_ab = 0.0;
+  };
+  // Pairs sharing a left representation: their cross sums are one (p_i x sum q) GEMM per batch.
+  struct Group {
+    int64_t left = 0;
+    std::vector<size_t> ks;        // indices into pairs_
+    std::vector<int64_t> right;    // right representation of each
+    bool contiguous = false;       // right reps are consecutive: their batch columns are one view
+    torch::Tensor cross, xtb;      // p_i x sum(q), p_i x |ks| (float64)
   };
   double self_hsic1(int64_t i) const;
   void check_ready(const char* what) const;
@@ -51,6 +61,9 @@ class CkaAccumulator {
   std::vector<std::pair<int64_t, int64_t>> pairs_;
   std::vector<RepSums> reps_;
   std::vector<PairSums> pair_sums_;
+  std::vector<Group> groups_;
+  std::vector<int64_t> offsets_;  // column of each representation in the batch buffer
+  bool float32_ = false;
   int64_t n_ = 0;
 };
 
