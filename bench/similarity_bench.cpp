@@ -1,37 +1,44 @@
-// closerlook side of the "similarity" benchmark (benchmarks.md). Reads the workload written by
-// bench/similarity_bench.py (x0..x7.npy, y0..y7.npy: N x p float32), times
+// closerlook side of the "similarity" benchmark (benchmarks.md), driven by
+// bench/similarity_bench.py, which interleaves one run of this program with one run of its numpy
+// peers, k times. Reads the workload the script wrote (x0..x7.npy, y0..y7.npy: N x p float32)
+// and times ONE run of each of
 //   * CCA, SVCCA (99% variance), linear CKA and debiased CKA on the pair (x0, y0), each from
-//     scratch (fresh Representations), and
-//   * the 8 x 8 SVCCA and linear-CKA layer maps (x_i vs y_j) through layer_by_layer,
-// and prints one JSON object with the times (best of --repeat) and the values, which the Python
-// script compares with its numpy peers.
+//     scratch (fresh Representations);
+//   * the 8 x 8 SVCCA, CCA and linear-CKA layer maps (x_i vs y_j) through layer_by_layer, and the
+//     linear-CKA map in --precision float32 mode.
+// The timers include the conversion of the float32 inputs to float64 (the numpy peers time their
+// astype(float64) too) and exclude reading the files. Prints one JSON object.
 //
-//   similarity_bench --dir DIR --threads 2 [--repeat 3] [--maps 1]
+//   similarity_bench --dir DIR --threads 2 [--maps 1] [--layers 8]
+//   similarity_bench --stream 10000,100000,1000000 --p 256 --threads 2   (debiased CKA, streamed)
+//
+// --stream: time and resident memory of the streamed debiased (and linear) CKA of X (N x p) and
+// Y = X A + noise against N, fed in batches of 4096 rows generated on the fly (the data are never
+// held whole, so memory should not grow with N); RSS from core/process_memory.h.
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "core/error.h"
 #include "core/npy.h"
+#include "core/process_memory.h"
 #include "similarity/similarity.h"
 #include "similarity/similarity_map.h"
+#include "similarity/streaming_cka.h"
 
 using namespace closerlook;
 
 namespace {
 
 template <class F>
-double best_of(int repeat, F&& f) {
-  double best = 1e300;
-  for (int r = 0; r < repeat; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
+double timed(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 nlohmann::json matrix_json(const torch::Tensor& m) {
@@ -41,52 +48,113 @@ nlohmann::json matrix_json(const torch::Tensor& m) {
   return v;
 }
 
+std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(std::stoll(item));
+  return out;
+}
+
+nlohmann::json stream_bench(const std::vector<int64_t>& ns, int64_t p, int64_t batch) {
+  nlohmann::json rows = nlohmann::json::array();
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(0);
+  const auto a = torch::randn({p, p}, torch::kFloat32) / std::sqrt(double(p));
+  for (int64_t n : ns) {
+    CkaAccumulator acc({"x", "y"}, {p, p}, {{0, 1}});
+    double t_acc = 0.0, rss_peak = 0.0;
+    const double rss0 = process_rss_bytes();
+    for (int64_t s = 0; s < n; s += batch) {
+      const int64_t b = std::min(batch, n - s);
+      auto x = torch::randn({b, p}, torch::kFloat32);
+      auto y = x.mm(a) + torch::randn({b, p}, torch::kFloat32);
+      t_acc += timed([&] { acc.add({x, y}); });
+      rss_peak = std::max(rss_peak, process_rss_bytes());
+    }
+    double deb = 0.0, lin = 0.0;
+    t_acc += timed([&] {
+      deb = acc.debiased_cka()[0];
+      lin = acc.linear_cka()[0];
+    });
+    rows.push_back({{"n", n}, {"p", p}, {"batch", batch}, {"seconds", t_acc}, {"debiased_cka", deb},
+                    {"linear_cka", lin}, {"rss_start_mb", rss0 / 1e6}, {"rss_peak_mb", rss_peak / 1e6},
+                    // 3 p x p products (X^T X, Y^T Y, X^T Y) of 2 n p^2 FLOPs each
+                    {"gflop", 3.0 * 2.0 * double(n) * double(p) * double(p) / 1e9}});
+    std::cerr << "stream n=" << n << " p=" << p << ": " << t_acc << " s, RSS peak " << rss_peak / 1e6 << " MB\n";
+  }
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir;
-  int threads = 2, repeat = 3, maps = 1, layers = 8;
+  std::string dir, stream;
+  int threads = 2, maps = 1, layers = 8;
+  int64_t p_stream = 256, batch = 4096;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--dir") dir = v;
     else if (k == "--threads") threads = std::stoi(v);
-    else if (k == "--repeat") repeat = std::stoi(v);
     else if (k == "--maps") maps = std::stoi(v);
     else if (k == "--layers") layers = std::stoi(v);
+    else if (k == "--stream") stream = v;
+    else if (k == "--p") p_stream = std::stoll(v);
+    else if (k == "--batch") batch = std::stoll(v);
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
     }
   }
-  if (dir.empty()) {
-    std::cerr << "usage: similarity_bench --dir DIR [--threads 2] [--repeat 3] [--maps 1] [--layers 8]\n";
+  if (dir.empty() && stream.empty()) {
+    std::cerr << "usage: similarity_bench --dir DIR [--threads 2] [--maps 1] [--layers 8]\n"
+                 "       similarity_bench --stream N1,N2,... [--p 256] [--batch 4096] [--threads 2]\n";
     return 2;
   }
   try {
     at::set_num_threads(threads);
+    nlohmann::json out;
+    out["threads"] = at::get_num_threads();
+    out["torch"] = TORCH_VERSION;
+    if (!stream.empty()) {
+      out["stream"] = stream_bench(parse_list(stream), p_stream, batch);
+      std::cout << out.dump() << std::endl;
+      return 0;
+    }
     std::vector<NamedTensor> xs, ys;
     for (int i = 0; i < layers; ++i) {
       xs.emplace_back("x" + std::to_string(i), read_npy(dir + "/x" + std::to_string(i) + ".npy"));
       ys.emplace_back("y" + std::to_string(i), read_npy(dir + "/y" + std::to_string(i) + ".npy"));
     }
-    nlohmann::json out;
-    out["threads"] = at::get_num_threads();
     out["n"] = xs[0].second.size(0);
     out["p"] = xs[0].second.size(1);
     SimilarityOptions o;
     nlohmann::json pair;
     for (Measure m : {Measure::Cca, Measure::Svcca, Measure::CkaLinear, Measure::CkaDebiased}) {
       double value = 0.0;
-      const double t = best_of(repeat, [&] { value = similarity(xs[0].second, ys[0].second, m, o).value; });
+      const double t = timed([&] { value = similarity(xs[0].second, ys[0].second, m, o).value; });
       pair[measure_name(m)] = {{"seconds", t}, {"value", value}};
     }
     out["pair"] = pair;
     if (maps) {
       nlohmann::json mj;
-      for (Measure m : {Measure::Svcca, Measure::CkaLinear}) {
+      struct Variant {
+        std::string name;
+        Measure m;
+        Precision prec;
+      };
+      for (const Variant& v : {Variant{"svcca", Measure::Svcca, Precision::Float64},
+                               Variant{"cca", Measure::Cca, Precision::Float64},
+                               Variant{"cka-linear", Measure::CkaLinear, Precision::Float64},
+                               Variant{"cka-linear-f32", Measure::CkaLinear, Precision::Float32}}) {
         SimilarityMap map;
-        const double t = best_of(repeat, [&] { map = layer_by_layer(xs, ys, m, o); });
-        mj[measure_name(m)] = {{"seconds", t}, {"values", matrix_json(map.values)}, {"warnings", map.warnings}};
+        auto ov = o;
+        ov.precision = v.prec;
+        const double t = timed([&] { map = layer_by_layer(xs, ys, v.m, ov); });
+        mj[v.name] = {{"seconds", t},
+                      {"values", matrix_json(map.values)},
+                      {"warnings", map.warnings},
+                      {"route", map.settings.value("route", "")}};
       }
       out["maps"] = mj;
     }
