@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "../common/tiny_net.h"
+#include "../common/train_fixture.h"
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -26,17 +27,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Fixture {
-  Dataset train = synthetic_dataset(40, 1), test = synthetic_dataset(24, 2);
-  TinyBatches batches{train, 8, 11};  // 5 iterations per epoch
-  TrainSpec spec;
+// The training tests' fixture (tests/common/train_fixture.h) with a warmed-up cosine schedule.
+struct Fixture : TrainFixture {
   Fixture() {
-    spec.epochs = 2;
-    spec.batch_size = 8;
-    spec.lr = 0.05;
-    spec.momentum = 0.9;
-    spec.weight_decay = 1e-3;
-    spec.eval_batch = 16;
     spec.schedule = "cosine";
     spec.warmup_iters = 3;
   }
@@ -48,18 +41,6 @@ struct Fixture {
     spec.curvature_steps = 20;
     spec.curvature_layer_steps = 12;
     spec.curvature_bn = "eval";
-  }
-  TrainSummary run(Network& net, const std::string& dir, RunOptions opts = {}) {
-    TrainInputs in;
-    in.net = &net;
-    in.batches = &batches;
-    in.train_eval = &train;
-    in.test = &test;
-    in.spec = spec;
-    in.seed = 5;
-    in.config_hash = "test";
-    opts.quiet = true;
-    return train_network(in, dir, opts);
   }
 };
 

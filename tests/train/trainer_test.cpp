@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/json_io.h"
 #include "../common/tiny_net.h"
+#include "../common/train_fixture.h"
 #include "train/optimizer.h"
 #include "train/run_dir.h"
 #include "train/train_state.h"
@@ -20,32 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Fixture {
-  Dataset train = synthetic_dataset(40, 1), test = synthetic_dataset(24, 2);
-  TinyBatches batches{train, 8, 11};  // 5 iterations per epoch
-  TrainSpec spec;
-  Fixture() {
-    spec.epochs = 2;
-    spec.batch_size = 8;
-    spec.lr = 0.05;
-    spec.momentum = 0.9;
-    spec.weight_decay = 1e-3;
-    spec.eval_batch = 16;
-  }
-  TrainSummary run(Network& net, const std::string& dir, Network* teacher = nullptr, RunOptions opts = {}) {
-    TrainInputs in;
-    in.net = &net;
-    in.teacher = teacher;
-    in.batches = &batches;
-    in.train_eval = &train;
-    in.test = &test;
-    in.spec = spec;
-    in.seed = 5;
-    in.config_hash = "test";
-    opts.quiet = true;
-    return train_network(in, dir, opts);
-  }
-};
+using Fixture = TrainFixture;  // tests/common/train_fixture.h
 
 std::vector<NamedTensor> state_of(Network& net) {
   auto all = net.named_parameters();
