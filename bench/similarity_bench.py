@@ -45,6 +45,7 @@ def parse_args():
     ap.add_argument("--ceiling", default="", help="bench/ceiling JSON: report the CKA maps' fraction of it")
     ap.add_argument("--stream", default="", help="also run the streamed debiased CKA at these N (e.g. 10000,100000,1000000)")
     ap.add_argument("--stream-p", type=int, default=256)
+    ap.add_argument("--maps-only", action="store_true", help="skip the pair workloads")
     ap.add_argument("--out", default="", help="write all results as JSON here")
     return ap.parse_args()
 
@@ -174,18 +175,18 @@ def run_width(p, workdir):
             keep(("cpp", "pair", name), v["seconds"])
         for name, v in cpp["maps"].items():
             keep(("cpp", "map", name), v["seconds"])
-        for name, f in PAIR_PEERS:
+        for name, f in ([] if ARGS.maps_only else PAIR_PEERS):
             t, npv[("pair", name)] = timed(lambda: f(xs[0], ys[0]))
             keep(("np", "pair", name), t)
         for name, naive_f, cached_f in MAP_PEERS:
             t, npv[("map", name)] = timed(lambda: cached_f(xs, ys))
             keep(("np", "map", name), t)
-            if r == 0 and naive_f is not None:
+            if r == 0 and naive_f is not None and ARGS.naive_pairs > 0:
                 naive[name] = naive_map(naive_f, xs, ys, ARGS.naive_pairs)
 
     ceil = ceiling_f64()
     res = {"p": p, "n": ARGS.n, "threads": ARGS.threads, "repeat": ARGS.repeat, "pair": {}, "maps": {}}
-    for name, _ in PAIR_PEERS:
+    for name, _ in ([] if ARGS.maps_only else PAIR_PEERS):
         c, t = best[("cpp", "pair", name)], best[("np", "pair", name)]
         res["pair"][name] = {"cpp_s": c, "numpy_s": t, "ratio": t / c,
                              "abs_diff": abs(cpp["pair"][name]["value"] - npv[("pair", name)])}
@@ -210,7 +211,7 @@ def run_width(p, workdir):
                 row["numpy_fraction_of_ceiling"] = gflop / t / ceil[d]
             if name.endswith("f32"):
                 row["ratio_vs_cached_f64"] = best[("np", "map", "cka-linear")] / c
-        if naive_f is not None:
+        if name in naive:
             tn, vals = naive[name]
             pairs = [(i, j) for i in range(L) for j in range(L)][:ARGS.naive_pairs]
             row["numpy_naive_s_scaled"] = tn

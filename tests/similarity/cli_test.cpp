@@ -117,3 +117,25 @@ TEST(SimilarityCli, MapFromActivationFolders) {
   EXPECT_EQ(drift.col_names, (std::vector<std::string>{"a->a"}));
   EXPECT_NEAR(drift.at(0, 0), 1.0, 1e-9);
 }
+
+TEST(SimilarityCli, MapPrecisionFloat32) {
+  REQUIRE_BINARY();
+  TempDir d("prec");
+  torch::manual_seed(4);
+  CapturedActivations a, b;
+  auto h = torch::randn({300, 6});
+  a.layers = {{"l0", h}, {"l1", torch::relu(h.mm(torch::randn({6, 5})))}};
+  b.layers = {{"m0", h.mm(torch::randn({6, 4})) + torch::randn({300, 4})}};
+  save_activations(d.path + "/a", a);
+  save_activations(d.path + "/b", b);
+  auto [rc, out] = run("similarity-map --a " + d.path + "/a --b " + d.path + "/b --measure cka-linear --precision float32 --out " +
+                       d.path + "/out --threads 1");
+  ASSERT_EQ(rc, 0) << out;
+  auto got = read_similarity_map_json(d.path + "/out/cka-linear.json");
+  EXPECT_EQ(got.settings["precision"], "float32");
+  auto expected = layer_by_layer(a.layers, b.layers, Measure::CkaLinear);
+  EXPECT_LT((got.values - expected.values).abs().max().item<double>(), 1e-6);
+  auto [rc2, out2] = run("similarity-map --a " + d.path + "/a --b " + d.path + "/b --precision half --out " + d.path + "/bad");
+  EXPECT_EQ(rc2, 2) << out2;
+  EXPECT_NE(out2.find("unknown precision"), std::string::npos) << out2;
+}
