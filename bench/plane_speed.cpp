@@ -196,8 +196,11 @@ int main(int argc, char** argv) try {
                        {"full_s", sf}, {"fast_s", sq}, {"fast_tr_examples", mq.tr_examples},
                        {"fast_tr_nll_se", mq.tr_nll_se}, {"full_first", full_first},
                        {"rel_diff_tr_nll", rel(mq.tr_nll, mf.tr_nll)}});
-      std::fprintf(stderr, "cell (%zu,%zu) full %.1fs tr_loss %.5f te_err %.4f | fast %.1fs tr_loss %.5f te_err %.4f\n",
-                   i, j, sf, mf.tr_loss, mf.te_err, sq, mq.tr_loss, mq.te_err);
+      std::fprintf(stderr,
+                   "cell (%zu,%zu) full %.1fs tr_nll %.5f te_err %.4f | fast %.1fs tr_nll %.5f (%lld ex) te_err %.4f"
+                   " | rel tr_nll %.4f%%\n",
+                   i, j, sf, mf.tr_nll, mf.te_err, sq, mq.tr_nll, (long long)mq.tr_examples, mq.te_err,
+                   100 * rel(mq.tr_nll, mf.tr_nll));
     }
   const double n = double(cells_total), nf = double(std::max(n_full, 1));
   auto phases = [](const PointEvaluator::Timing& t, double k) {
