@@ -1,8 +1,8 @@
 // The job array of docs/distributed.md, end to end: the smoke preset's SGDR study run as single
 // steps (`reproduce --step K`), one process per step, the steps of one dependency wave (from
 // `--list --json`) in parallel, then a final process that assembles summary.json. Its claims
-// equal those of one process running the whole plan. One study keeps the test short (the whole
-// smoke preset twice would take minutes on two cores).
+// equal those of one process running the whole plan. Once for the SGDR study alone (fast, in the
+// unit label) and once for the whole smoke preset (every study; a few minutes on two cores).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,13 +26,10 @@ std::string fresh_dir(const std::string& name) {
   return d.string();
 }
 
-const std::string kArgs = " --preset smoke --study sgdr --no-report --quiet --threads 2";
-
-}  // namespace
-
-TEST(JobArray, WavesOfSingleStepsGiveTheSummaryOfOneProcess) {
-  CL_REQUIRE_OR_SKIP(fs::exists(closerlook::testing::closerlook_binary()), "closerlook is not built");
-  const std::string one = fresh_dir("one"), arr = fresh_dir("array");
+// Runs the plan of `kArgs` once in one process and once as waves of single-step processes, and
+// compares the two summaries.
+void expect_array_equals_one_process(const std::string& kArgs, const std::string& tag) {
+  const std::string one = fresh_dir(tag + "_one"), arr = fresh_dir(tag + "_array");
   auto [rc, log] = closerlook::testing::run_closerlook("reproduce" + kArgs + " --out " + one);
   ASSERT_EQ(rc, 0) << log;
 
@@ -78,4 +75,16 @@ TEST(JobArray, WavesOfSingleStepsGiveTheSummaryOfOneProcess) {
   EXPECT_EQ(a["config_hash"], b["config_hash"]);
   fs::remove_all(one);
   fs::remove_all(arr);
+}
+
+}  // namespace
+
+TEST(JobArray, WavesOfSingleStepsGiveTheSummaryOfOneProcess) {
+  CL_REQUIRE_OR_SKIP(fs::exists(closerlook::testing::closerlook_binary()), "closerlook is not built");
+  expect_array_equals_one_process(" --preset smoke --study sgdr --no-report --quiet --threads 2", "sgdr");
+}
+
+TEST(JobArray, TheWholeSmokePresetAsAnArrayGivesTheSummaryOfOneProcess) {
+  CL_REQUIRE_OR_SKIP(fs::exists(closerlook::testing::closerlook_binary()), "closerlook is not built");
+  expect_array_equals_one_process(" --preset smoke --controls --no-report --quiet --threads 1", "all");
 }
