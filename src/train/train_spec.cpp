@@ -97,6 +97,7 @@ TrainSpec read_train_spec(ConfigReader& r) {
   t.teacher = r.get_string("teacher", t.teacher);
   t.kd_temperature = r.get_double("kd_temperature", t.kd_temperature, 1e-6, 1e6);
   t.kd_alpha = r.get_double("kd_alpha", t.kd_alpha, 0.0, 1.0);
+  t.precision = r.get_enum("precision", t.precision, {"float32", "bf16"});
   return t;
 }
 

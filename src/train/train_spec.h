@@ -59,6 +59,9 @@ struct TrainSpec : ScheduleParams {
   std::string teacher;                // distil from this checkpoint (empty: plain cross-entropy)
   double kd_temperature = 4.0;
   double kd_alpha = 0.9;
+  // float32 | bf16: the training forward under autocast (train/precision.h); weights, gradients,
+  // optimizer and loss stay float32. Evaluation keeps float32.
+  std::string precision = "float32";
 };
 
 // Reads and validates the keys of the [train] table (the caller calls r.finish()).

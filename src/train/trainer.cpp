@@ -15,6 +15,7 @@
 #include "train/curvature.h"
 #include "train/kd_loss.h"
 #include "train/optimizer.h"
+#include "train/precision.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
 #include "train/train_state.h"
@@ -132,6 +133,7 @@ class NetworkTarget : public TrainTarget {
     CL_CHECK_INPUT(ipe_ > 0, "no training batches: the training set is smaller than batch_size " +
                                  std::to_string(t_.batch_size) + " with drop_last");
     sched_ = schedule_spec(t_, ipe_);
+    autocast_ = autocast_dtype(t_.precision, "train.precision");
     net_.to(dev_);
     net_.train(true);
     // Evaluation sets on the training device once (shared, not copied, when already there), so
@@ -228,18 +230,19 @@ class NetworkTarget : public TrainTarget {
     Batch batch = in_.batches->batch(epoch0, index);
     auto x = batch.x.to(dev_, /*non_blocking=*/true);
     auto y = batch.y.to(dev_, /*non_blocking=*/true);
-    auto logits = net_.forward(x);
-    torch::Tensor loss;
-    if (in_.teacher) {
-      torch::Tensor zt;
-      {
+    torch::Tensor logits, zt;
+    {
+      AutocastScope amp(dev_, autocast_);
+      logits = net_.forward(x);
+      if (in_.teacher) {
         torch::NoGradGuard ng;
         zt = in_.teacher->forward(x);
       }
-      loss = kd_loss(logits, zt, y, t_.kd_temperature, t_.kd_alpha);
-    } else {
-      loss = torch::nn::functional::cross_entropy(logits, y);
     }
+    // The loss in float32 (a no-op without autocast).
+    logits = logits.to(torch::kFloat32);
+    torch::Tensor loss = in_.teacher ? kd_loss(logits, zt.to(torch::kFloat32), y, t_.kd_temperature, t_.kd_alpha)
+                                     : torch::nn::functional::cross_entropy(logits, y);
     loss.backward();
     return {loss.detach(), x.size(0)};
   }
@@ -306,6 +309,7 @@ class NetworkTarget : public TrainTarget {
   Network& net_;
   const TrainSpec& t_;
   torch::Device dev_;
+  std::optional<torch::ScalarType> autocast_;  // train.precision
   bool quiet_;
   int64_t ipe_ = 0;
   ScheduleSpec sched_;
