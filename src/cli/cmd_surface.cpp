@@ -24,6 +24,7 @@ struct EvalArgs {
   int64_t batch = EvalSettings{}.batch_size, bn_batch = EvalSettings{}.bn_batch_size;
   std::optional<double> wd;
   uint64_t subset_seed = 0;
+  std::string precision = EvalSettings{}.precision;
   std::vector<std::string> sets;
 };
 
@@ -42,6 +43,9 @@ void add_eval_options(CLI::App* cmd, EvalArgs& a) {
                   "Weight decay in *_loss = nll + wd/2 ||w||^2 (default: the run's [train].weight_decay, "
                   "or the curve's)");
   cmd->add_option("--subset-seed", a.subset_seed, "Seed of the subsets' permutation")->capture_default_str();
+  cmd->add_option("--precision", a.precision, "float32 or bf16 (the loss passes under autocast; BN statistics in float32)")
+      ->check(CLI::IsMember({"float32", "bf16"}))
+      ->capture_default_str();
   cmd->add_option("--set", a.sets, "Override a data key of the source run: --set data.train_subset=10000");
 }
 
@@ -56,6 +60,7 @@ SurfaceCommon to_common(const EvalArgs& a) {
   c.eval.bn_batch_size = a.bn_batch;
   if (a.wd && *a.wd >= 0) c.weight_decay = a.wd;  // a negative --wd means "not given", as it always has
   c.eval.subset_seed = a.subset_seed;
+  c.eval.precision = a.precision;
   c.data_overrides = a.sets;
   return c;
 }

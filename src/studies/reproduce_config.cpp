@@ -68,6 +68,7 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.eval.settings.test_samples = e.get_int("test_samples", 0, -1, int64_t(1) << 40);
   c.eval.settings.batch_size = e.get_int("batch_size", EvalSettings{}.batch_size, 1, 1 << 20);
   c.eval.settings.bn_batch_size = e.get_int("bn_batch_size", EvalSettings{}.bn_batch_size, 2, 1 << 20);
+  c.eval.settings.precision = e.get_enum("precision", EvalSettings{}.precision, {"float32", "bf16"});
   e.finish();
 
   auto cv = r.section("curve");

@@ -7,6 +7,7 @@
 #include "surface/bn_folding.h"
 #include "surface/bn_recalibration.h"
 #include "surface/weights.h"
+#include "train/precision.h"
 
 namespace closerlook {
 
@@ -17,6 +18,7 @@ nlohmann::json EvalSettings::to_json() const {
   // fast_engine is left out on purpose (equal values up to rounding); the adaptive train sample
   // changes the values, so it is recorded when used.
   if (train_rel_se > 0) j["train_rel_se"] = train_rel_se, j["train_chunk"] = train_chunk;
+  if (precision != "float32") j["precision"] = precision;
   return j;
 }
 
@@ -252,6 +254,7 @@ PointMetrics PointEvaluator::evaluate_current() {
   net_.train(false);
   t0 = clock::now();
   EvalSums tr{}, te{};
+  AutocastScope amp(device_, autocast_dtype(settings_.precision, "eval.precision"));  // bf16: the loss passes
   const bool adaptive = train_images_.defined() && (controls_.defined() || settings_.train_rel_se > 0) &&
                         settings_.train_samples > 0;
   if (adaptive) adaptive_train(m);

@@ -36,6 +36,9 @@ struct EvalSettings {
   // plain path's up to float rounding (<= 1e-5 relative on losses), so it is not part of
   // to_json (setup hashes of planes and studies do not change with it).
   bool fast_engine = true;
+  // float32 | bf16: the train and test passes under autocast (train/precision.h); BN statistics
+  // are recomputed in float32. Part of to_json when not float32 (it changes the values).
+  std::string precision = "float32";
   // Adaptive train sample (the fast plane method, docs/surface.md "Evaluation speed"): when > 0 and
   // train_samples > 0, the train pass reads the subset in chunks of train_chunk examples and stops
   // once the relative standard error of the train NLL (after the control variates, when set) is

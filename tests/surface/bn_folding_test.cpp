@@ -219,3 +219,34 @@ TEST(FastEvaluator, ControlVariatesAndAdaptiveStop) {
   EXPECT_NEAR(mt.tr_nll, plain_sub.tr_nll, 1e-7 * plain_sub.tr_nll);
   EXPECT_GT(ml.tr_nll_se, mt.tr_nll_se);
 }
+
+// eval.precision = bf16: the loss passes under autocast. The values move by bf16's rounding
+// (~2^-8 relative per product, far less after the sums) and not more; BN statistics are
+// recomputed in float32 either way; the setting is recorded (it changes the values) only when set.
+TEST(EvalPrecision, Bf16PassesStayCloseToFloat32AndAreRecorded) {
+  for (bool engine : {true, false}) {
+    const ModelSpec spec = spec_of("vgg", "vgg11", true);
+    NetworkPtr a = build_model(spec, 3), w32 = build_model(spec, 4), w16 = build_model(spec, 4);
+    scramble_bn(*a, 6);
+    DataSplit data = data_for(spec, 300, 130);
+    EvalSettings f32;
+    f32.fast_engine = engine;
+    f32.batch_size = 64;
+    f32.bn_samples = 200;
+    EvalSettings b16 = f32;
+    b16.precision = "bf16";
+    EXPECT_FALSE(f32.to_json().contains("precision"));
+    EXPECT_EQ(b16.to_json().value("precision", ""), "bf16");
+    PointEvaluator e32(*w32, data, torch::kCPU, f32), e16(*w16, data, torch::kCPU, b16);
+    const auto flat = flat_parameters(*a);
+    const PointMetrics m32 = e32.evaluate_flat(flat), m16 = e16.evaluate_flat(flat);
+    for (const char* k : {"tr_nll", "te_nll"}) {
+      const double x = metric_value(m32, k), y = metric_value(m16, k);
+      EXPECT_NE(x, y) << k << ": bf16 gave float32's value exactly (autocast did not run)";
+      EXPECT_NEAR(y, x, 2e-2 * std::fabs(x)) << k << " engine " << engine;
+    }
+    EXPECT_NEAR(metric_value(m16, "te_err"), metric_value(m32, "te_err"), 0.05) << "engine " << engine;
+    auto b32 = w32->batchnorms(), bb = w16->batchnorms();
+    for (size_t l = 0; l < b32.size(); ++l) EXPECT_TRUE(torch::equal(bb[l].running_var, b32[l].running_var)) << b32[l].name;
+  }
+}
