@@ -38,6 +38,9 @@ constexpr double kTrainActFactor = 4.0;
 constexpr double kCpuFlopsPerThread = 1.0e10, kGpuFlops = 2.0e13;
 // Curve training: a forward/backward through the point on the curve plus the bends' update.
 constexpr double kCurveStepFactor = 1.3;
+// One layer block's Hessian-vector product in training steps: measured 2026-12-02 on the quick
+// warmup arm (docs/curvature.md, "Not yet"): 11 blocks x 6 steps added 4.3x to 6 network steps.
+constexpr double kBlockProduct = 0.9;
 
 struct DataDims {
   double n_train = 0, n_test = 0, chw = 0;
@@ -89,6 +92,7 @@ struct ModelFacts {
   double gap_floats = 0;   // the same, convolutional probes averaged over space (conv_mode "gap")
   double probes = 0;
   double fwd_flops = 0;    // per example
+  double blocks = 0;       // curvature layer blocks: weights of dimension >= 2 (train/curvature.h)
   bool batchnorm = false;
   double model_bytes() const { return 4.0 * (params + buffers); }
 };
@@ -130,6 +134,7 @@ ModelFacts model_facts(ModelSpec spec, const DataDims& d) {
   std::vector<NamedTensor> params = net->named_parameters();
   size_t n4 = 0;
   for (auto& [name, p] : params) n4 += p.dim() == 4;
+  for (auto& [name, p] : params) f.blocks += p.dim() >= 2;
   for (auto& [name, p] : params) {
     if (p.dim() == 4) {
       const double hw = n4 == hw_order.size() ? double(hw_order[k]) : mean_hw;
@@ -434,6 +439,21 @@ PlanCost estimate_plan_cost(const Plan& plan, const ReproduceConfig& cfg, const 
         const double train_ex = double(t.epochs) * d.n_train;
         const double eval_ex = double(t.epochs) * (std::min<double>(d.n_train, double(t.eval_train_subset)) + d.n_test);
         c.seconds = train_ex * (tm.train + (kd ? tm.eval : 0.0)) + eval_ex * tm.eval;
+        // Curvature tracking (train.curvature_every / curvature_iters): per point, `steps` Lanczos
+        // iterations over the subset (layer_steps for the blocks, in lockstep), each one forward +
+        // create-graph backward (~ a training step) shared by every operator, plus one double
+        // backward (~ 2 training steps) for the network and ~ kBlockProduct for each layer block
+        // when per_layer; trace probes one pass each.
+        const int64_t ipe = std::max<int64_t>(1, int64_t(std::ceil(d.n_train / double(std::max<int64_t>(1, t.batch_size)))));
+        double curv_points = double(t.curvature_iters.size());
+        if (t.curvature_every > 0) curv_points += double(t.epochs * ipe / t.curvature_every + 1);
+        if (curv_points > 0) {
+          const double steps = double(t.curvature_steps), layer_steps = t.curvature_per_layer ? double(t.curvature_layer_steps) : 0.0;
+          const double ex = std::min<double>(d.n_train, double(t.curvature_examples));
+          c.seconds += curv_points * ex * tm.train *
+                       (std::max(steps, layer_steps) + 2.0 * steps + kBlockProduct * layer_steps * f.blocks +
+                        3.0 * double(t.curvature_trace_samples));
+        }
       } else if (c.kind == "curve" || c.kind == "line" || c.kind == "plane") {
         const int nb = cfg.curve.bends;
         const Timing tm = timing(f, d, cfg.curve.batch_size, ev.batch_size);
