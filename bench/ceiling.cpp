@@ -23,15 +23,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_args.h"
+
 namespace {
 
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(std::stoll(item));
-  return out;
-}
+using closerlook::bench::parse_list;
 
 // Best seconds of `repeat` calls of C = A B (A m x k, B k x n, both as given, possibly transposed views).
 double best_gemm(const torch::Tensor& a, const torch::Tensor& b, int warmup, int repeat) {

@@ -30,6 +30,8 @@
 #include "similarity/similarity_map.h"
 #include "similarity/streaming_cka.h"
 
+#include "bench_args.h"
+
 using namespace closerlook;
 
 namespace {
@@ -48,13 +50,7 @@ nlohmann::json matrix_json(const torch::Tensor& m) {
   return v;
 }
 
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(std::stoll(item));
-  return out;
-}
+using closerlook::bench::parse_list;
 
 nlohmann::json stream_bench(const std::vector<int64_t>& ns, int64_t p, int64_t batch) {
   nlohmann::json rows = nlohmann::json::array();
