@@ -503,7 +503,13 @@ nlohmann::json CurvatureTracker::measure(Network& net, int64_t iter, double lr) 
     }
     nlohmann::json blocks = nlohmann::json::array();
     for (size_t b = 0; b < bnames.size(); ++b) {
-      nlohmann::json bj = {{"name", bnames[b]}, {"numel", bnumel[b]}, {"top_vector_mass", num(mean(bmass[b]))}};
+      // The per-batch masses and their between-batch se (as lambda_max has): the within-run error
+      // of a claim on where the sharpest direction lives (warmup.deep_curvature).
+      nlohmann::json bj = {{"name", bnames[b]},
+                           {"numel", bnumel[b]},
+                           {"top_vector_mass", num(mean(bmass[b]))},
+                           {"top_vector_mass_se", num(se(bmass[b]))},
+                           {"top_vector_mass_batches", arr(bmass[b])}};
       if (o_.per_layer) {
         bj["lambda_max"] = num(mean(blam[b]));
         bj["lambda_max_se"] = num(se(blam[b]));

@@ -149,7 +149,9 @@ class CurvatureTracker {
   // One curvature.jsonl row: {iter, lr, sharpness (= lambda_max * lr / 2), lambda_max,
   // lambda_max_se, lambda_max_batches, residual (largest top residual over batches), [trace,
   // trace_se], blocks [{name, numel, top_vector_mass (the share of the unit top eigenvector in
-  // the block: where the sharpest direction lives, free), with per_layer also lambda_max,
+  // the block: where the sharpest direction lives, free; the mean over batches),
+  // top_vector_mass_se (their sd / sqrt(batches), null for one batch), top_vector_mass_batches
+  // (one per batch, in the order of lambda_max_batches), with per_layer also lambda_max,
   // lambda_max_se, residual[, trace]}], examples,
   // batches, bn, steps, layer_steps, hvps, seconds}; non-finite numbers are null, and a
   // measurement that fails (non-finite weights) is a row with "error".

@@ -82,6 +82,21 @@ TEST(CurvatureTracking, RowsAreFiniteAndEqualADirectComputation) {
     double mass = 0;
     for (const auto& b : r["blocks"]) mass += b["top_vector_mass"].get<double>();
     EXPECT_NEAR(mass, 1.0, 1e-9);  // the unit top vector's mass, split over the blocks
+    // Per batch: the masses behind the mean (each batch's unit vector sums to 1 over the blocks),
+    // and their between-batch se, sd / sqrt(2) = |m_0 - m_1| / 2 for two batches.
+    std::vector<double> batch_total(2, 0.0);
+    for (const auto& b : r["blocks"]) {
+      ASSERT_TRUE(b["top_vector_mass_batches"].is_array()) << b.dump();
+      ASSERT_EQ(b["top_vector_mass_batches"].size(), 2u);
+      const double m0 = b["top_vector_mass_batches"][0].get<double>(), m1 = b["top_vector_mass_batches"][1].get<double>();
+      EXPECT_NEAR((m0 + m1) / 2, b["top_vector_mass"].get<double>(), 1e-12);
+      ASSERT_TRUE(b["top_vector_mass_se"].is_number()) << b.dump();
+      EXPECT_NEAR(b["top_vector_mass_se"].get<double>(), std::abs(m0 - m1) / 2, 1e-12);
+      EXPECT_GT(b["numel"].get<int64_t>(), 0);
+      batch_total[0] += m0;
+      batch_total[1] += m1;
+    }
+    for (double t : batch_total) EXPECT_NEAR(t, 1.0, 1e-9);
     for (const auto& b : r["blocks"]) {
       ASSERT_TRUE(b["lambda_max"].is_number());
       // Cauchy interlacing: a block's top eigenvalue is at most the network's (per batch, so
