@@ -67,6 +67,30 @@ std::string fmt(double v) {
   std::snprintf(b, sizeof b, "%.4g", v);
   return b;
 }
+
+// The se of the mean of per-batch values, sd / sqrt(n): NaN with fewer than two values or any
+// non-finite one (a batch without a measurement must not silently drop out of the error).
+double batch_mean_se(const std::vector<double>& v) {
+  if (v.size() < 2 || !finite_all(v)) return NAN;
+  const double m = mean_of(v);
+  double ss = 0;
+  for (double x : v) ss += (x - m) * (x - m);
+  return std::sqrt(ss / double(v.size() - 1) / double(v.size()));
+}
+
+// Every curvature block at one point: the top eigenvector's mass (and its between-batch se) and,
+// with per-layer curvature, the block's own lambda_max eta / 2 (null without).
+nlohmann::json blocks_at(const WarmupRun& r, const WarmupRun::Sharpness& p) {
+  auto at = [](const std::vector<double>& v, size_t b) { return b < v.size() ? v[b] : NAN; };
+  nlohmann::json blocks = nlohmann::json::array();
+  for (size_t b = 0; b < r.curvature_blocks.size(); ++b)
+    blocks.push_back({{"name", r.curvature_blocks[b]},
+                      {"numel", jnum(at(r.curvature_numel, b))},
+                      {"top_vector_mass", jnum(at(p.block_mass, b))},
+                      {"top_vector_mass_se", jnum(at(p.block_mass_se, b))},
+                      {"sharpness", jnum(at(p.block_lambda, b) * p.lr / 2)}});
+  return blocks;
+}
 }  // namespace
 
 std::vector<double> warmup_changes(const WarmupRun& r, const std::string& measure) {
@@ -205,19 +229,9 @@ ClaimCheck check_warmup_sharpness(const std::vector<WarmupRun>& runs, const Warm
       j["max_lambda"] = jnum(p.lambda);
       j["exceeds_bound"] = s > 1.0;
       j["exceeds_momentum_bound"] = s > 1.0 + r.momentum;
-      const int nb = static_cast<int>(p.block_mass.size());
-      if (nb > o.deep_layers && finite_all(p.block_mass)) {
-        double deep = 0;
-        for (int b = nb - o.deep_layers; b < nb; ++b) deep += p.block_mass[b];
-        a.deep_mass = deep;
-        j["deep_share_top_vector"] = deep;
-      }
-      nlohmann::json blocks = nlohmann::json::array();
-      for (size_t b = 0; b < r.curvature_blocks.size(); ++b)
-        blocks.push_back({{"name", r.curvature_blocks[b]},
-                          {"top_vector_mass", jnum(b < p.block_mass.size() ? p.block_mass[b] : NAN)},
-                          {"sharpness", jnum(b < p.block_lambda.size() ? p.block_lambda[b] * p.lr / 2 : NAN)}});
-      j["blocks_at_max"] = blocks;
+      a.deep_mass = deep_top_vector_share(p, o.deep_layers);
+      if (std::isfinite(a.deep_mass)) j["deep_share_top_vector"] = a.deep_mass;
+      j["blocks_at_max"] = blocks_at(r, p);
     }
     c.numbers[r.name] = j;
     return a;
@@ -233,6 +247,134 @@ ClaimCheck check_warmup_sharpness(const std::vector<WarmupRun>& runs, const Warm
   c.detail = "max over iterations 0.." + std::to_string(o.window) + " of lambda_max * eta / 2: " + arms.large + " " +
              fmt(a.s) + ", " + arms.warmup + " " + fmt(b.s) + " (1 = the bound 2/eta); deep blocks' share of the top "
              "eigenvector at the max: " + fmt(a.deep_mass) + " vs " + fmt(b.deep_mass) + "; effect = the difference";
+  return c;
+}
+
+double deep_parameter_share(const WarmupRun& r, int deep_layers) {
+  const int nb = static_cast<int>(r.curvature_numel.size());
+  if (deep_layers < 1 || nb <= deep_layers || !finite_all(r.curvature_numel)) return NAN;
+  double deep = 0, all = 0;
+  for (int b = 0; b < nb; ++b) {
+    all += r.curvature_numel[b];
+    if (b >= nb - deep_layers) deep += r.curvature_numel[b];
+  }
+  return all > 0 ? deep / all : NAN;
+}
+
+double deep_top_vector_share(const WarmupRun::Sharpness& p, int deep_layers) {
+  const int nb = static_cast<int>(p.block_mass.size());
+  if (deep_layers < 1 || nb <= deep_layers || !finite_all(p.block_mass)) return NAN;
+  double deep = 0;
+  for (int b = nb - deep_layers; b < nb; ++b) deep += p.block_mass[b];
+  return deep;
+}
+
+std::vector<double> deep_top_vector_share_batches(const WarmupRun::Sharpness& p, int deep_layers) {
+  const int nb = static_cast<int>(p.block_mass_batches.size());
+  if (deep_layers < 1 || nb <= deep_layers) return {};
+  const size_t K = p.block_mass_batches.front().size();
+  for (const auto& m : p.block_mass_batches)
+    if (m.size() != K) return {};
+  std::vector<double> deep(K, 0.0);
+  for (int b = nb - deep_layers; b < nb; ++b)
+    for (size_t k = 0; k < K; ++k) deep[k] += p.block_mass_batches[b][k];
+  return deep;
+}
+
+ClaimCheck check_warmup_deep_curvature(const std::vector<WarmupRun>& runs, const WarmupCheckOptions& o,
+                                       const WarmupArms& arms) {
+  ClaimCheck c{"warmup", "warmup.deep_curvature",
+               "It is the deep layers' curvature that crosses the stability bound: where the large batch without "
+               "warmup has lambda_max * eta / 2 > 1 in the warmup window, the deep (FC) blocks hold a larger share of "
+               "the top Hessian eigenvector (of its curvature) than their share of the parameters."};
+  const int deep = o.deep_layers;
+  c.numbers["arms"] = {{"large", arms.large}, {"warmup", arms.warmup}, {"small", arms.small}};
+  c.numbers["window"] = o.window;
+  c.numbers["deep_layers"] = deep;
+  const WarmupRun* lb = find_run(runs, arms.large);
+  if (!lb) {
+    c.detail = "missing run (" + arms.large + ")";
+    set_decision(c, Estimate{}, NAN, 0.0, Side::Greater, o.deep_curvature_margin, "missing runs");
+    return c;
+  }
+  // Each arm at its own max over the window (reported; the large batch's decides below).
+  for (const WarmupRun* r : {lb, find_run(runs, arms.warmup), find_run(runs, arms.small)}) {
+    if (!r) continue;
+    const auto [s, at] = max_sharpness(*r, o.window);
+    nlohmann::json j = {{"points", r->sharpness.size()}, {"deep_parameter_share", jnum(deep_parameter_share(*r, deep))}};
+    if (at >= 0) {
+      const auto& p = r->sharpness[at];
+      const double share = deep_top_vector_share(p, deep);
+      double deep_block_max = NAN;  // the sharpest deep block's own lambda_max eta / 2 (per-layer curvature)
+      const int nb = static_cast<int>(p.block_lambda.size());
+      for (int b = std::max(0, nb - deep); b < nb; ++b) {
+        const double bs = p.block_lambda[b] * p.lr / 2;
+        if (std::isfinite(bs) && !(bs <= deep_block_max)) deep_block_max = bs;
+      }
+      j["max"] = jnum(s);
+      j["max_iter"] = p.iter;
+      j["exceeds_bound"] = s > 1.0;
+      j["deep_share_top_vector"] = jnum(share);
+      j["deep_share_top_vector_se"] = jnum(batch_mean_se(deep_top_vector_share_batches(p, deep)));
+      j["deep_share_excess"] = jnum(share - deep_parameter_share(*r, deep));
+      // lambda * mass_b = v_b' (H v)_b: the deep blocks' part of the top direction's curvature, in
+      // units of the bound (> 1: that part alone is beyond 2/eta).
+      j["deep_part_of_sharpness"] = jnum(s * share);
+      j["deep_block_sharpness_max"] = jnum(deep_block_max);
+      j["deep_block_exceeds_bound"] = std::isfinite(deep_block_max) ? nlohmann::json(deep_block_max > 1.0) : nlohmann::json();
+      j["blocks_at_max"] = blocks_at(*r, p);
+    }
+    c.numbers[r->name] = j;
+  }
+  // The large batch's points in the window beyond the bound, and the deep share there.
+  const double param_share = deep_parameter_share(*lb, deep);
+  const auto [s_max, at_max] = max_sharpness(*lb, o.window);
+  std::vector<double> shares;
+  std::vector<std::vector<double>> per_batch;  // [point][batch]
+  nlohmann::json points = nlohmann::json::array();
+  for (const auto& p : lb->sharpness) {
+    const double s = p.lambda * p.lr / 2;
+    if (p.iter > double(o.window) || !(s > 1.0)) continue;
+    shares.push_back(deep_top_vector_share(p, deep));
+    per_batch.push_back(deep_top_vector_share_batches(p, deep));
+    points.push_back({{"iter", p.iter}, {"sharpness", jnum(s)}, {"exceeds_momentum_bound", s > 1.0 + lb->momentum},
+                      {"deep_share_top_vector", jnum(shares.back())},
+                      {"deep_share_top_vector_se", jnum(batch_mean_se(per_batch.back()))}});
+  }
+  c.numbers["crossing_points"] = points;
+  c.numbers["deep_parameter_share"] = jnum(param_share);
+  // Per batch, the mean over the crossing points first (the points of one batch are correlated:
+  // the same images, warm-started vectors), then the se over the batches.
+  const double share = shares.empty() ? NAN : mean_of(shares);
+  double se = NAN;
+  const size_t K = per_batch.empty() ? 0 : per_batch.front().size();
+  bool same_batches = K > 0;
+  for (const auto& v : per_batch) same_batches = same_batches && v.size() == K;
+  if (same_batches) {
+    std::vector<double> by_batch(K, 0.0);
+    for (const auto& v : per_batch)
+      for (size_t k = 0; k < K; ++k) by_batch[k] += v[k] / double(per_batch.size());
+    se = batch_mean_se(by_batch);
+  }
+  c.numbers["deep_share_top_vector"] = jnum(share);
+  std::string gate;
+  if (!std::isfinite(param_share))
+    gate = "no curvature blocks beyond the " + std::to_string(deep) + " deep ones in " + arms.large + "'s rows";
+  else if (at_max < 0)
+    gate = "no finite curvature measurement in the window (" + arms.large + ")";
+  else if (shares.empty())
+    gate = "the large batch never crosses 2/eta in the window (max lambda_max * eta / 2 = " + fmt(s_max) +
+           " at iteration " + fmt(lb->sharpness[at_max].iter) + "): the premise failed";
+  const double effect = share - param_share;
+  set_decision(c, normal_estimate(effect, se, o.level), se, 0.0, Side::Greater, o.deep_curvature_margin, gate);
+  if (gate.empty() && !std::isfinite(se))
+    c.numbers["decision"]["reason"] =
+        c.numbers["decision"]["reason"].get<std::string>() +
+        "; no between-batch se of the deep share (rows without top_vector_mass_batches, written before they were "
+        "recorded, or one curvature batch)";
+  c.detail = arms.large + ": the deep blocks' share of the top eigenvector at the " + std::to_string(shares.size()) +
+             " points of iterations 0.." + std::to_string(o.window) + " with lambda_max * eta / 2 > 1: " + fmt(share) +
+             "; their share of the parameters: " + fmt(param_share) + "; effect = the difference";
   return c;
 }
 

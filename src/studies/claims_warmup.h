@@ -42,6 +42,24 @@
 // deciding): at each run's arg max, the share of the top eigenvector in the deep blocks (the
 // last deep_layers conv/linear blocks, the FC stack) and, when per-layer curvature was measured,
 // each block's lambda_max eta / 2. Gate: a run without curvature measurements in the window.
+//
+// warmup.deep_curvature (the deciding form of "is it the deep layers?"): on the large batch
+// without warmup, at the tracked points of the window where lambda_max eta / 2 > 1 (the points
+// that cross 2/eta), the deep blocks' share of the top eigenvector, D = sum over the last
+// deep_layers blocks of mass_b (for the top Ritz vector v, lambda mass_b = v_b' (H v)_b up to the
+// residual, so D is the deep blocks' share of the curvature lambda = sum_b v_b' (H v)_b), averaged
+// over those points. Effect = D - P, P = the deep blocks' share of the parameters (sum numel deep
+// / sum numel: the mass a direction with no layer preference has there in expectation), claimed
+// > 0, margin `deep_curvature_margin` (share units). Within-run se: per curvature batch k, D_k
+// = the mean over the crossing points of that batch's deep mass; se = sd_k(D_k) / sqrt(batches)
+// (the batches are the independent operators; averaging over points within a batch first keeps
+// the points' correlation out of the se). Rows without per-batch masses (written before they
+// were recorded) or one batch: se NaN, inconclusive with that reason. A statement about one run
+// (no contrast between separately trained networks): decided at one seed; --seeds K pools.
+// Gate (the premise): the large batch never crosses 2/eta in the window. Reported, not deciding:
+// the same share and excess at each arm's own max (warmup, small batch), each crossing point,
+// and with per-layer curvature every block's lambda_max eta / 2 at the max and whether a deep
+// block alone exceeds the bound.
 #pragma once
 #include <limits>
 #include <optional>
@@ -73,11 +91,14 @@ struct WarmupRun {
     double iter = 0, epoch = 0;
     double lr = std::numeric_limits<double>::quiet_NaN();
     double lambda = std::numeric_limits<double>::quiet_NaN(), lambda_se = std::numeric_limits<double>::quiet_NaN();
-    std::vector<double> block_mass;    // per curvature block: the top eigenvector's share
+    std::vector<double> block_mass;    // per curvature block: the top eigenvector's share (mean over batches)
+    std::vector<double> block_mass_se; // per block: its between-batch se (NaN: one batch, or an old row)
+    std::vector<std::vector<double>> block_mass_batches;  // [block][batch] (empty: an old row)
     std::vector<double> block_lambda;  // per curvature block (NaN without per-layer curvature)
   };
   std::vector<Sharpness> sharpness;
   std::vector<std::string> curvature_blocks;
+  std::vector<double> curvature_numel;  // per curvature block: its parameter count
   double momentum = 0;
 };
 
@@ -90,6 +111,7 @@ struct WarmupCheckOptions {
   double level = 0.95;
   int64_t window = 0;              // warmup.sharpness_2eta: iterations 0..window
   double sharpness_margin = 0.1;   // smallest contrast of max lambda eta / 2 that counts
+  double deep_curvature_margin = 0.05;  // warmup.deep_curvature: smallest excess of the deep share that counts
 };
 
 // The names of the arms a check compares (the controls pass their own).
@@ -109,6 +131,14 @@ ClaimCheck check_warmup_deep_layers(const std::vector<WarmupRun>& runs, const Wa
 std::pair<double, int> max_sharpness(const WarmupRun& r, int64_t window);
 ClaimCheck check_warmup_sharpness(const std::vector<WarmupRun>& runs, const WarmupCheckOptions& o,
                                   const WarmupArms& arms = {});
+// The deep blocks' (the last deep_layers) share of the parameters (NaN: no or too few blocks).
+double deep_parameter_share(const WarmupRun& r, int deep_layers);
+// The deep blocks' share of the top eigenvector at one point (mean over batches), and per batch
+// (empty when the row has no per-batch masses).
+double deep_top_vector_share(const WarmupRun::Sharpness& p, int deep_layers);
+std::vector<double> deep_top_vector_share_batches(const WarmupRun::Sharpness& p, int deep_layers);
+ClaimCheck check_warmup_deep_curvature(const std::vector<WarmupRun>& runs, const WarmupCheckOptions& o,
+                                       const WarmupArms& arms = {});
 ClaimCheck check_fc_freeze(const std::vector<WarmupRun>& runs, double level = 0.95, const WarmupArms& arms = {});
 
 }  // namespace closerlook

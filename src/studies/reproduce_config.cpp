@@ -152,6 +152,7 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.warmup.curvature_steps = wu.get_int("curvature_steps", c.warmup.curvature_steps, 1, 1000);
   c.warmup.curvature_per_layer = wu.get_bool("curvature_per_layer", c.warmup.curvature_per_layer);
   c.warmup.sharpness_margin = wu.get_double("sharpness_margin", c.warmup.sharpness_margin, 0, 100);
+  c.warmup.deep_curvature_margin = wu.get_double("deep_curvature_margin", c.warmup.deep_curvature_margin, 0, 1);
   if (wu.has("model")) {
     wu.ignore("model");
     c.warmup.model = c.tree["warmup"]["model"];

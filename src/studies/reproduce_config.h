@@ -83,6 +83,9 @@ struct WarmupPreset {        // [warmup]: study 3
   int64_t curvature_steps = 6;       // Lanczos iterations (warm-started from the previous point)
   bool curvature_per_layer = false;  // also each block's lambda_max (one more product per block and step)
   double sharpness_margin = 0.1;     // smallest contrast of max lambda eta / 2 that counts (1 = the bound)
+  // warmup.deep_curvature: smallest excess of the deep blocks' share of the top eigenvector over
+  // their share of the parameters that counts (share units, in [0, 1]).
+  double deep_curvature_margin = 0.05;
 };
 
 struct DistillPreset {       // [distill]: study 4

@@ -88,7 +88,8 @@ void similarity_evidence(WarmupRun& wr, const std::vector<NamedTensor>& init, co
 }
 
 // The training run's curvature.jsonl (train.curvature_*): lambda_max, lr and the top eigenvector's
-// block shares per measured iteration.
+// block shares (with their per-batch values and se) per measured iteration, and the blocks' sizes.
+// Rows written before the per-batch masses were recorded read with those empty / NaN.
 void read_sharpness(WarmupRun& wr, const std::string& train_dir) {
   const std::string path = step_run_dir(train_dir) + "/curvature.jsonl";
   if (!file_exists(path)) return;
@@ -104,12 +105,25 @@ void read_sharpness(WarmupRun& wr, const std::string& train_dir) {
     p.lambda_se = num(row, "lambda_max_se");
     if (std::isfinite(num(row, "momentum"))) wr.momentum = num(row, "momentum");
     std::vector<std::string> names;
+    std::vector<double> numel;
     for (const auto& b : row.value("blocks", nlohmann::json::array())) {
       names.push_back(b.value("name", ""));
+      numel.push_back(num(b, "numel"));
       p.block_mass.push_back(num(b, "top_vector_mass"));
+      p.block_mass_se.push_back(num(b, "top_vector_mass_se"));
       p.block_lambda.push_back(num(b, "lambda_max"));
+      if (b.contains("top_vector_mass_batches") && b["top_vector_mass_batches"].is_array()) {
+        std::vector<double> per_batch;
+        for (const auto& m : b["top_vector_mass_batches"]) per_batch.push_back(m.is_number() ? m.get<double>() : NAN);
+        p.block_mass_batches.push_back(per_batch);
+      }
     }
-    if (wr.curvature_blocks.empty()) wr.curvature_blocks = names;
+    // Per-batch masses for every block or for none (a partial set cannot give a deep share).
+    if (p.block_mass_batches.size() != names.size()) p.block_mass_batches.clear();
+    if (wr.curvature_blocks.empty()) {
+      wr.curvature_blocks = names;
+      wr.curvature_numel = numel;
+    }
     wr.sharpness.push_back(p);
   }
 }
@@ -161,6 +175,7 @@ WarmupCheckOptions check_options(const ReproduceConfig& cfg) {
   o.level = cfg.claims.level;
   o.window = cfg.warmup.warmup_iters;
   o.sharpness_margin = cfg.warmup.sharpness_margin;
+  o.deep_curvature_margin = cfg.warmup.deep_curvature_margin;
   return o;
 }
 
@@ -179,7 +194,7 @@ nlohmann::json with_curvature_json(nlohmann::json j, const ReproduceConfig& cfg)
     j["curvature"] = {{"every", w.curvature_every},       {"until", w.curvature_until},
                       {"examples", w.curvature_examples}, {"batch", w.curvature_batch},
                       {"steps", w.curvature_steps},       {"per_layer", w.curvature_per_layer},
-                      {"sharpness_margin", w.sharpness_margin}};
+                      {"sharpness_margin", w.sharpness_margin}, {"deep_curvature_margin", w.deep_curvature_margin}};
   return j;
 }
 
@@ -435,7 +450,10 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
               sharpness_figures(scc, runs, keys, window);
               std::vector<ClaimCheck> claims = {check_warmup_deep_layers(runs, check_options(*c)),
                                                 check_fc_freeze(runs, c->claims.level)};
-              if (c->warmup.curvature_every > 0) claims.push_back(check_warmup_sharpness(runs, check_options(*c)));
+              if (c->warmup.curvature_every > 0) {
+                claims.push_back(check_warmup_sharpness(runs, check_options(*c)));
+                claims.push_back(check_warmup_deep_curvature(runs, check_options(*c)));
+              }
               write_claims_file(ctx.dir, claims);
               write_json(ctx.dir + "/timing.json",
                          {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
@@ -450,7 +468,10 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
   // is blind to that), and freezing has no benefit to recover (warmup's gain is not significant:
   // inconclusive by the gate, or not held). Extra steps only: the claim's steps above (and their
   // hashes) are the same with and without controls.
-  const std::vector<WarmupDef> cdefs = large_batch_arms("ctl-", "control:", "@control-lr", w.control_lr);
+  std::vector<WarmupDef> cdefs = large_batch_arms("ctl-", "control:", "@control-lr", w.control_lr);
+  // warmup.deep_curvature's control reads the curvature of the stable large batch (no warmup):
+  // tracked there too when curvature is on (that arm alone: the check reads no other).
+  if (w.curvature_every > 0) cdefs[0].train_over.merge_patch(curvature_over(w, w.large_batch));
   std::vector<Ids> cids;
   std::vector<std::string> cdeps = {analysis};
   for (const auto& d : cdefs) {
@@ -503,6 +524,8 @@ std::string add_warmup_study(Plan& plan, const StudyContext& sc) {
               all.push_back(as_control(check_warmup_deep_layers(runs, check_options(*c), arms), arm));
               all.push_back(as_control(check_fc_freeze(runs, c->claims.level, arms), arm));
               if (curvature) {
+                // The stable large batch should not cross 2/eta: the gate (inconclusive) or not held.
+                all.push_back(as_control(check_warmup_deep_curvature(runs, check_options(*c), arms), arm));
                 WarmupRun a, b;
                 a.name = lb_name;
                 b.name = "control:" + lb_name + "@another-data-order";

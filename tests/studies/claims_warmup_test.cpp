@@ -273,3 +273,142 @@ TEST(ClaimsWarmup, SharpnessUsesTheArmsItIsGiven) {
   EXPECT_NE(c.verdict, Verdict::Held) << reason(c);
   EXPECT_NEAR(c.numbers["decision"]["effect"].get<double>(), 0.025, 1e-12);
 }
+
+namespace {
+// warmup.deep_curvature: a run whose tracked points have lambda eta / 2 = sharpness[t] (lr 0.5,
+// iterations 0, 1, ...) and, per point and curvature batch, the deep blocks' (the last two of
+// four) share of the top eigenvector deep[t][k], split evenly over the two deep and the two
+// shallow blocks. Block sizes 150, 150, 50, 50: the deep share of the parameters is 0.25.
+WarmupRun deep_run(const std::string& name, const std::vector<double>& sharpness,
+                   const std::vector<std::vector<double>>& deep) {
+  WarmupRun r;
+  r.name = name;
+  r.momentum = 0.9;
+  r.curvature_blocks = {"features.0", "features.3", "classifier.0", "classifier.2"};
+  r.curvature_numel = {150, 150, 50, 50};
+  for (size_t t = 0; t < sharpness.size(); ++t) {
+    WarmupRun::Sharpness p;
+    p.iter = double(t);
+    p.lr = 0.5;
+    p.lambda = 4 * sharpness[t];
+    p.lambda_se = 0.1;
+    const auto& d = deep[std::min(t, deep.size() - 1)];
+    p.block_mass_batches.assign(4, {});
+    for (double dk : d)
+      for (int b = 0; b < 4; ++b) p.block_mass_batches[b].push_back(b < 2 ? (1 - dk) / 2 : dk / 2);
+    for (int b = 0; b < 4; ++b) {
+      double m = 0;
+      for (double x : p.block_mass_batches[b]) m += x / double(d.size());
+      p.block_mass.push_back(m);
+      p.block_mass_se.push_back(std::nan(""));
+    }
+    p.block_lambda.assign(4, std::nan(""));
+    r.sharpness.push_back(p);
+  }
+  return r;
+}
+WarmupCheckOptions deep_opts() {
+  WarmupCheckOptions o;
+  o.deep_layers = 2;
+  o.window = 4;
+  o.deep_curvature_margin = 0.05;
+  return o;
+}
+// Crosses the bound at iterations 1-3 of the window (the last point, 5.0, is outside it).
+const std::vector<double> kCrosses = {0.5, 1.5, 3.0, 2.0, 0.8, 5.0}, kStable = {0.2, 0.4, 0.6, 0.5, 0.4, 0.3};
+double effect(const ClaimCheck& c) { return c.numbers["decision"]["effect"].get<double>(); }
+}  // namespace
+
+TEST(ClaimsWarmup, DeepCurvatureHeldWhenTheCrossingDirectionSitsInTheDeepBlocks) {
+  const auto lb = deep_run("large-batch", kCrosses, {{0.78, 0.82, 0.80, 0.80}});
+  const auto lbw = deep_run("large-batch+warmup", kStable, {{0.3, 0.3, 0.3, 0.3}});
+  const ClaimCheck c = check_warmup_deep_curvature({lb, lbw}, deep_opts());
+  EXPECT_EQ(c.id, "warmup.deep_curvature");
+  EXPECT_EQ(c.verdict, Verdict::Held) << reason(c);
+  EXPECT_NEAR(c.numbers["deep_parameter_share"].get<double>(), 0.25, 1e-12);
+  EXPECT_NEAR(effect(c), 0.80 - 0.25, 1e-12);
+  // se over the 4 batches: sd {0.78, 0.82, 0.80, 0.80} / 2.
+  EXPECT_NEAR(c.numbers["decision"]["se"].get<double>(), std::sqrt(0.0008 / 3) / 2, 1e-12);
+  EXPECT_EQ(c.numbers["crossing_points"].size(), 3u);
+  EXPECT_EQ(c.numbers["large-batch"]["max_iter"].get<double>(), 2);
+  EXPECT_NEAR(c.numbers["large-batch"]["deep_part_of_sharpness"].get<double>(), 3.0 * 0.8, 1e-12);
+  EXPECT_TRUE(c.numbers["large-batch"]["deep_block_exceeds_bound"].is_null());  // no per-layer curvature
+  // The warmup arm, reported at its own max: below the bound, its deep share 0.3.
+  EXPECT_FALSE(c.numbers["large-batch+warmup"]["exceeds_bound"].get<bool>());
+  EXPECT_NEAR(c.numbers["large-batch+warmup"]["deep_share_excess"].get<double>(), 0.3 - 0.25, 1e-12);
+  // A statement about one run: one seed decides (not gated as a between-runs contrast).
+  EXPECT_EQ(single_seed_gate(c).verdict, Verdict::Held);
+}
+
+TEST(ClaimsWarmup, DeepCurvatureAveragesEachBatchOverTheCrossingPointsFirst) {
+  // Points 1 and 2 cross; per batch the mean over them is 0.79 and 0.81: se = 0.01, although
+  // each point alone has a between-batch sd of 0.1 or more.
+  const auto lb = deep_run("large-batch", {0.5, 2.0, 2.0, 0.5, 0.5}, {{0.5, 0.5}, {0.7, 0.9}, {0.88, 0.72}, {0.5, 0.5}});
+  const ClaimCheck c = check_warmup_deep_curvature({lb}, deep_opts());
+  EXPECT_NEAR(effect(c), 0.80 - 0.25, 1e-12);
+  EXPECT_NEAR(c.numbers["decision"]["se"].get<double>(), 0.01, 1e-12);
+  EXPECT_NEAR(c.numbers["crossing_points"][0]["deep_share_top_vector_se"].get<double>(), 0.1, 1e-12);
+  EXPECT_EQ(c.verdict, Verdict::Held) << reason(c);
+}
+
+TEST(ClaimsWarmup, DeepCurvatureNotHeldAtOrBelowTheParameterShare) {
+  // Well below the parameter share: the interval excludes the claimed effect.
+  const auto below = deep_run("large-batch", kCrosses, {{0.10, 0.12, 0.11, 0.11}});
+  const ClaimCheck c = check_warmup_deep_curvature({below}, deep_opts());
+  EXPECT_EQ(c.verdict, Verdict::NotHeld) << reason(c);
+  EXPECT_LT(effect(c), 0.0);
+  // At the parameter share: the interval holds 0 and stays inside the margin 0.05.
+  const auto level = deep_run("large-batch", kCrosses, {{0.24, 0.27, 0.25, 0.26}});
+  const ClaimCheck e = check_warmup_deep_curvature({level}, deep_opts());
+  EXPECT_EQ(e.verdict, Verdict::NotHeld) << reason(e);
+  EXPECT_NE(reason(e).find("equivalence margin"), std::string::npos) << reason(e);
+}
+
+TEST(ClaimsWarmup, DeepCurvatureInconclusiveWhenNoisyNeverCrossingOrWithoutPerBatchMasses) {
+  // Noisy: the batches disagree, the interval straddles 0 and reaches past the margin.
+  const auto noisy = deep_run("large-batch", kCrosses, {{0.1, 0.9, 0.2, 0.8}});
+  const ClaimCheck n = check_warmup_deep_curvature({noisy}, deep_opts());
+  EXPECT_EQ(n.verdict, Verdict::Inconclusive) << reason(n);
+  EXPECT_FALSE(n.numbers["decision"].contains("gate"));
+  // The gate: the large batch never crosses 2/eta in the window (the premise), numbers reported.
+  const auto stable = deep_run("large-batch", kStable, {{0.78, 0.82, 0.80, 0.80}});
+  const ClaimCheck g = check_warmup_deep_curvature({stable}, deep_opts());
+  EXPECT_EQ(g.verdict, Verdict::Inconclusive);
+  EXPECT_NE(reason(g).find("never crosses 2/eta"), std::string::npos) << reason(g);
+  EXPECT_NEAR(g.numbers["large-batch"]["deep_share_top_vector"].get<double>(), 0.8, 1e-12);
+  // Rows written before the per-batch masses were recorded: no se, inconclusive with that reason.
+  auto old = deep_run("large-batch", kCrosses, {{0.78, 0.82, 0.80, 0.80}});
+  for (auto& p : old.sharpness) p.block_mass_batches.clear();
+  const ClaimCheck o = check_warmup_deep_curvature({old}, deep_opts());
+  EXPECT_EQ(o.verdict, Verdict::Inconclusive) << reason(o);
+  EXPECT_NEAR(effect(o), 0.55, 1e-12);  // the effect from the mean masses is still there
+  EXPECT_NE(reason(o).find("no between-batch se"), std::string::npos) << reason(o);
+  // One curvature batch: the same.
+  const auto one = deep_run("large-batch", kCrosses, {{0.8}});
+  EXPECT_EQ(check_warmup_deep_curvature({one}, deep_opts()).verdict, Verdict::Inconclusive);
+  // No large-batch run, or no block sizes: gated.
+  EXPECT_EQ(check_warmup_deep_curvature({}, deep_opts()).verdict, Verdict::Inconclusive);
+  auto no_numel = deep_run("large-batch", kCrosses, {{0.78, 0.82, 0.80, 0.80}});
+  no_numel.curvature_numel.clear();
+  const ClaimCheck u = check_warmup_deep_curvature({no_numel}, deep_opts());
+  EXPECT_EQ(u.verdict, Verdict::Inconclusive);
+  EXPECT_TRUE(u.numbers["decision"].contains("gate"));
+}
+
+TEST(ClaimsWarmup, DeepCurvatureControlIsNeverHeld) {
+  // The control arm: the large batch at a stable LR. It does not cross: gated, even with the
+  // sharp direction in the deep blocks; crossing at the parameter share: not held.
+  WarmupArms arms;
+  arms.large = "control:large-batch@control-lr";
+  arms.warmup = "control:large-batch@control-lr+warmup";
+  arms.small = "";
+  const auto stable = deep_run(arms.large, kStable, {{0.78, 0.82, 0.80, 0.80}});
+  const ClaimCheck c = as_control(check_warmup_deep_curvature({stable}, deep_opts(), arms), "stable LR");
+  EXPECT_EQ(c.id, "warmup.deep_curvature.control");
+  EXPECT_EQ(c.control_of, "warmup.deep_curvature");
+  EXPECT_EQ(c.verdict, Verdict::Inconclusive) << reason(c);
+  const auto level = deep_run(arms.large, kCrosses, {{0.24, 0.27, 0.25, 0.26}});
+  EXPECT_EQ(check_warmup_deep_curvature({level}, deep_opts(), arms).verdict, Verdict::NotHeld);
+  // The arm named by `arms` is the one read: the default name is absent here.
+  EXPECT_TRUE(check_warmup_deep_curvature({level}, deep_opts()).numbers["decision"].contains("gate"));
+}
