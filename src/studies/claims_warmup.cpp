@@ -317,8 +317,9 @@ ClaimCheck check_warmup_deep_curvature(const std::vector<WarmupRun>& runs, const
       j["deep_share_top_vector"] = jnum(share);
       j["deep_share_top_vector_se"] = jnum(batch_mean_se(deep_top_vector_share_batches(p, deep)));
       j["deep_share_excess"] = jnum(share - deep_parameter_share(*r, deep));
-      // lambda * mass_b = v_b' (H v)_b: the deep blocks' part of the top direction's curvature, in
-      // units of the bound (> 1: that part alone is beyond 2/eta).
+      // lambda * mass_b = v_b' (H v)_b: the deep blocks' part of the top direction's curvature in
+      // units of the bound, coupling terms v_b' H_bs v_s to the other blocks included (a block's own
+      // curvature is its diagonal block's lambda, deep_block_sharpness_max).
       j["deep_part_of_sharpness"] = jnum(s * share);
       j["deep_block_sharpness_max"] = jnum(deep_block_max);
       j["deep_block_exceeds_bound"] = std::isfinite(deep_block_max) ? nlohmann::json(deep_block_max > 1.0) : nlohmann::json();
