@@ -120,6 +120,25 @@ std::vector<std::string> Plan::prune(const std::string& id) const {
       const std::string tag = name.substr(0, name.size() - (state ? 9 : 3));
       if (state || !keep.count(tag)) drop(p);
     }
+    // The run's summary.json lists what it wrote; it must not name the files just deleted (a
+    // reader would follow a dangling path). The pruned tags are recorded instead.
+    const fs::path summary = dir / "run" / "summary.json";
+    if (file_exists(summary.string())) {
+      nlohmann::json j = read_json(summary.string());
+      if (j.contains("checkpoints") && j["checkpoints"].is_array()) {
+        nlohmann::json kept = nlohmann::json::array(), pruned = j.value("pruned_checkpoints", nlohmann::json::array());
+        for (const auto& c : j["checkpoints"]) {
+          const std::string rel = c.is_object() ? c.value("path", "") : "";
+          if (rel.empty() || fs::exists(dir / "run" / rel)) kept.push_back(c);
+          else pruned.push_back(c.value("tag", rel));
+        }
+        if (kept.size() != j["checkpoints"].size()) {
+          j["checkpoints"] = kept;
+          j["pruned_checkpoints"] = pruned;
+          write_json(summary.string(), j);
+        }
+      }
+    }
   }
   // A curve: the curve is bends.npy (what the plane and curve-eval read); its resumable state,
   // epoch snapshots and the bend-<k>.pt copies of the bends (for Python users; --keep all) go.

@@ -43,10 +43,14 @@ Plan fake_plan(const std::string& root) {
   plan.add({"s/run", "s", "fake training run", {}, {{"k", 1}}, [](StepContext& c) {
               const std::string ck = c.dir + "/run/checkpoints";
               make_dirs(ck);
+              nlohmann::json listed = nlohmann::json::array();
               for (const char* tag : {"init", "epoch-1", "epoch-2", "epoch-3", "final", "last"}) {
                 write_json(ck + "/" + tag + ".pt", {{"tag", tag}});
                 write_json(ck + "/" + tag + ".state.pt", {{"tag", tag}});
+                listed.push_back({{"tag", tag}, {"path", std::string("checkpoints/") + tag + ".pt"}});
               }
+              // As a training run's summary.json lists them (train_loop.cpp).
+              write_json(c.dir + "/run/summary.json", {{"config_hash", "abc"}, {"checkpoints", listed}});
               make_dirs(c.dir + "/curve/checkpoints");
               write_json(c.dir + "/curve/bends.npy", {{"bends", 3}});
               write_json(c.dir + "/curve/checkpoints/last.state.pt", {{"x", 1}});
@@ -85,6 +89,14 @@ TEST(KeepPolicy, NeededPrunesUndeclaredCheckpointsAndResumeStates) {
             (std::set<std::string>{"epoch-1.pt", "epoch-3.pt", "final.pt"}));
   EXPECT_EQ(files_in(root + "/steps/s/run/curve/checkpoints"), std::set<std::string>{});
   EXPECT_TRUE(file_exists(root + "/steps/s/run/curve/bends.npy"));
+  // The run's summary.json lists only what is still there, and names what was pruned.
+  const auto summary = read_json(root + "/steps/s/run/run/summary.json");
+  std::set<std::string> listed, pruned;
+  for (const auto& c : summary["checkpoints"]) listed.insert(c["tag"].get<std::string>());
+  for (const auto& t : summary["pruned_checkpoints"]) pruned.insert(t.get<std::string>());
+  EXPECT_EQ(listed, (std::set<std::string>{"epoch-1", "epoch-3", "final"}));
+  EXPECT_EQ(pruned, (std::set<std::string>{"init", "epoch-2", "last"}));
+  EXPECT_EQ(summary.value("config_hash", ""), "abc");  // the job-folder hash survives the rewrite
   // Pruned, still done: a rerun skips both steps.
   EXPECT_TRUE(plan.is_done("s/run"));
   EXPECT_EQ(plan.run(po), 0);
