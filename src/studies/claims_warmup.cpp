@@ -208,6 +208,7 @@ ClaimCheck check_warmup_sharpness(const std::vector<WarmupRun>& runs, const Warm
   }
   struct Arm {
     double s = NAN, se = NAN, deep_mass = NAN;
+    int batches = 0;
   };
   auto arm = [&](const WarmupRun& r) {
     Arm a;
@@ -222,6 +223,7 @@ ClaimCheck check_warmup_sharpness(const std::vector<WarmupRun>& runs, const Warm
       const auto& p = r.sharpness[at];
       a.s = s;
       a.se = p.lambda_se * p.lr / 2;
+      a.batches = p.batches;
       j["max"] = jnum(s);
       j["max_se"] = jnum(a.se);
       j["max_iter"] = p.iter;
@@ -242,7 +244,11 @@ ClaimCheck check_warmup_sharpness(const std::vector<WarmupRun>& runs, const Warm
   if (!std::isfinite(a.s) || !std::isfinite(b.s))
     gate = "no finite curvature measurement in the window (" + (!std::isfinite(a.s) ? arms.large : arms.warmup) + ")";
   const double effect = a.s - b.s, se = std::hypot(a.se, b.se);
-  set_decision(c, normal_estimate(effect, se, o.level), se, 0.0, Side::Greater, o.sharpness_margin, gate);
+  // The se's come from a few curvature batches each: t with the smaller arm's df (conservative
+  // against Welch's), not the normal quantile.
+  const int df = std::min(a.batches, b.batches) - 1;
+  c.numbers["df"] = df;
+  set_decision(c, t_estimate(effect, se, df, o.level), se, 0.0, Side::Greater, o.sharpness_margin, gate);
   mark_between_runs(c, "the large-batch runs with and without warmup");
   c.detail = "max over iterations 0.." + std::to_string(o.window) + " of lambda_max * eta / 2: " + arms.large + " " +
              fmt(a.s) + ", " + arms.warmup + " " + fmt(b.s) + " (1 = the bound 2/eta); deep blocks' share of the top "
@@ -367,7 +373,11 @@ ClaimCheck check_warmup_deep_curvature(const std::vector<WarmupRun>& runs, const
     gate = "the large batch never crosses 2/eta in the window (max lambda_max * eta / 2 = " + fmt(s_max) +
            " at iteration " + fmt(lb->sharpness[at_max].iter) + "): the premise failed";
   const double effect = share - param_share;
-  set_decision(c, normal_estimate(effect, se, o.level), se, 0.0, Side::Greater, o.deep_curvature_margin, gate);
+  // se over K batch means: t with K - 1 df (K is 2-4 in the presets; a normal quantile there would
+  // overstate the precision several times).
+  const int df = static_cast<int>(K) - 1;
+  c.numbers["df"] = df;
+  set_decision(c, t_estimate(effect, se, df, o.level), se, 0.0, Side::Greater, o.deep_curvature_margin, gate);
   if (gate.empty() && !std::isfinite(se))
     c.numbers["decision"]["reason"] =
         c.numbers["decision"]["reason"].get<std::string>() +

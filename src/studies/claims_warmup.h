@@ -91,6 +91,7 @@ struct WarmupRun {
     double iter = 0, epoch = 0;
     double lr = std::numeric_limits<double>::quiet_NaN();
     double lambda = std::numeric_limits<double>::quiet_NaN(), lambda_se = std::numeric_limits<double>::quiet_NaN();
+    int batches = 0;                   // curvature batches behind lambda_se (df = batches - 1; 0: unknown -> no t interval)
     std::vector<double> block_mass;    // per curvature block: the top eigenvector's share (mean over batches)
     std::vector<double> block_mass_se; // per block: its between-batch se (NaN: one batch, or an old row)
     std::vector<std::vector<double>> block_mass_batches;  // [block][batch] (empty: an old row)

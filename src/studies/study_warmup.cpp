@@ -103,6 +103,7 @@ void read_sharpness(WarmupRun& wr, const std::string& train_dir) {
     p.lr = num(row, "lr");
     p.lambda = num(row, "lambda_max");
     p.lambda_se = num(row, "lambda_max_se");
+    if (std::isfinite(num(row, "batches"))) p.batches = static_cast<int>(num(row, "batches"));
     if (std::isfinite(num(row, "momentum"))) wr.momentum = num(row, "momentum");
     std::vector<std::string> names;
     std::vector<double> numel;

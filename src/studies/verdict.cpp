@@ -162,6 +162,21 @@ double binomial_se(double p, double n) {
   return std::sqrt(std::max(0.0, p * (1 - p)) / n);
 }
 
+Estimate t_estimate(double effect, double se, int df, double level) {
+  Estimate e;
+  e.effect = effect;
+  e.level = level;
+  if (df < 1 || !std::isfinite(se) || !std::isfinite(effect)) {
+    e.method = "one estimate, no within-run error";
+    if (!std::isfinite(effect)) e.interval = {NAN, NAN};
+    return e;
+  }
+  e.method = "t with " + std::to_string(df) + " df (within-run)";
+  const double t = t_quantile(0.5 + level / 2, df);
+  e.interval = {effect - t * se, effect + t * se};
+  return e;
+}
+
 Estimate normal_estimate(double effect, double se, double level) {
   Estimate e;
   e.effect = effect;

@@ -68,6 +68,10 @@ Interval wilson_interval(double errors, double n, double level = 0.95);
 double binomial_se(double p, double n);
 // Within-run normal interval: effect ± z_{(1+level)/2} · se ((-inf, inf) when se is not finite).
 Estimate normal_estimate(double effect, double se, double level = 0.95);
+// The same from an se over `df + 1` replicates (e.g. curvature batches): a t interval with `df`
+// degrees of freedom, since an sd from a handful of replicates is itself uncertain (with 2
+// batches, df = 1, the normal quantile would claim 6x the precision there is). df < 1: no interval.
+Estimate t_estimate(double effect, double se, int df, double level = 0.95);
 // The effect over seeds. per_seed: one value of the effect per seed; within_se: the within-run
 // standard error of each seed's value (empty, or one per seed; NaN entries mean unknown).
 //   k >= 2: mean ± t_{(1+level)/2, k-1} · sqrt(s^2 / k + mean(se_i^2) / k), s the between-seed

@@ -196,6 +196,7 @@ WarmupRun sharp_run(const std::string& name, const std::vector<double>& lr, cons
     p.lr = lr[t];
     p.lambda = lambda[t];
     p.lambda_se = se;
+    p.batches = 4;
     p.block_mass = {(1 - deep) / 2, (1 - deep) / 2, deep / 2, deep / 2};
     p.block_lambda.assign(4, std::nan(""));
     r.sharpness.push_back(p);
@@ -263,6 +264,30 @@ TEST(ClaimsWarmup, SharpnessInconclusiveWhenNoisyOrUnmeasured) {
   EXPECT_EQ(check_warmup_sharpness({lb}, sharp_opts()).verdict, Verdict::Inconclusive);
 }
 
+TEST(ClaimsWarmup, SharpnessIntervalIsTWithTheBatchesDegreesOfFreedom) {
+  // Effect 1.2 (as above) with se 0.2 * eta/2 = 0.05 per arm, combined ~0.0707: with 4 batches the
+  // half-width is t(0.975, 3) * se = 3.182 * se; with 2 batches t(0.975, 1) = 12.71 makes it ~0.9,
+  // and with se 0.4 per arm (combined ~0.141) the interval [1.2 - 1.80, ...] straddles the null:
+  // held under a normal quantile (1.96 * 0.141 = 0.28), inconclusive under t with 1 df.
+  auto lb = sharp_run("large-batch", kConst, {4, 8, 6, 5, 4, 4}, 0.4, 0.8);
+  auto lbw = sharp_run("large-batch+warmup", kRamp, {4, 6, 6.4, 4, 3, 3}, 0.4, 0.4);
+  const ClaimCheck four = check_warmup_sharpness({lb, lbw}, sharp_opts());
+  EXPECT_EQ(four.verdict, Verdict::Held) << reason(four);
+  const double se = four.numbers["decision"]["se"].get<double>();
+  const auto& iv = four.numbers["decision"]["interval"];
+  EXPECT_NEAR(iv[1].get<double>() - iv[0].get<double>(), 2 * t_quantile(0.975, 3) * se, 1e-9);
+  EXPECT_EQ(four.numbers["df"].get<int>(), 3);
+  for (auto* r : {&lb, &lbw})
+    for (auto& p : r->sharpness) p.batches = 2;
+  const ClaimCheck two = check_warmup_sharpness({lb, lbw}, sharp_opts());
+  EXPECT_EQ(two.verdict, Verdict::Inconclusive) << reason(two);
+  EXPECT_EQ(two.numbers["df"].get<int>(), 1);
+  // Unknown batch counts (0): no interval at all, never a decision.
+  for (auto* r : {&lb, &lbw})
+    for (auto& p : r->sharpness) p.batches = 0;
+  EXPECT_EQ(check_warmup_sharpness({lb, lbw}, sharp_opts()).verdict, Verdict::Inconclusive);
+}
+
 TEST(ClaimsWarmup, SharpnessUsesTheArmsItIsGiven) {
   // The control: two no-warmup runs that differ in data order, compared by the same check.
   const auto a = sharp_run("large-batch", kConst, {4, 8, 6, 5, 4, 4}, 0.2);
@@ -293,6 +318,7 @@ WarmupRun deep_run(const std::string& name, const std::vector<double>& sharpness
     p.lambda = 4 * sharpness[t];
     p.lambda_se = 0.1;
     const auto& d = deep[std::min(t, deep.size() - 1)];
+    p.batches = static_cast<int>(d.size());
     p.block_mass_batches.assign(4, {});
     for (double dk : d)
       for (int b = 0; b < 4; ++b) p.block_mass_batches[b].push_back(b < 2 ? (1 - dk) / 2 : dk / 2);
