@@ -17,6 +17,12 @@ double relative_barrier(const std::vector<double>& t, const std::vector<double>&
   return std::isfinite(b) && std::isfinite(scale) && scale > 0 ? b / scale : NAN;
 }
 
+PairProfile line_in_place_of_curve(PairProfile p) {
+  p.curve_train_loss = p.line_train_loss;
+  p.curve_test_err = p.line_test_err;
+  return p;
+}
+
 ErrBarrier test_err_barrier(const std::vector<double>& t, const std::vector<double>& e, double n_test) {
   ErrBarrier r;
   if (e.size() < 3 || t.size() != e.size() || !finite_all(e)) return r;

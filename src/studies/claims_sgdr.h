@@ -24,6 +24,11 @@ struct PairProfile {
   double n_test = std::numeric_limits<double>::quiet_NaN();
 };
 
+// The negative control of the curve claims (sgdr.curve_connects, sgdr.curve_overfits): the pair
+// with its straight line in place of the trained curve. The line removes none of its own barrier
+// and a low interior point on it is weight averaging, not a curve that overfits.
+PairProfile line_in_place_of_curve(PairProfile p);
+
 // The relative barrier of a path: barrier_height(t, v) / mean(v.front(), v.back()), the barrier
 // in units of the endpoints' own (train) loss. NaN when the barrier is NaN or the endpoint mean
 // is not positive. Every train-loss threshold of the SGDR claims is on this scale.

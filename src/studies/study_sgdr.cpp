@@ -318,9 +318,12 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
     control_deps.insert(control_deps.end(), {id, pairs[k].sgd_line});
     cos_lines.emplace_back(name, id);
   }
+  // The curve claims' and the SGD claim's controls reuse steps the claims already have.
+  for (const auto& p : pairs) control_deps.push_back(p.line);
+  control_deps.push_back(indep.raw);
   const std::string controls = sc.id("sgdr/controls");
   plan.add({controls, "sgdr", "SGDR study: the claim checks and their negative controls", control_deps, th_json,
-            [analysis, pairs, cos_lines, th](StepContext& ctx) {
+            [analysis, pairs, cos_lines, th, indep](StepContext& ctx) {
               std::vector<PairProfile> cosine, sgd;
               for (const auto& [name, id] : cos_lines) cosine.push_back(pair_profile(name, ctx.dep(id), ""));
               for (const auto& p : pairs) sgd.push_back(pair_profile(p.name, ctx.dep(p.sgd_line), ""));
@@ -329,6 +332,19 @@ std::string add_sgdr_study(Plan& plan, const StudyContext& sc) {
               all.push_back(as_control(check_sgdr_line_barrier(cosine, th), arm));
               all.push_back(as_control(check_sgdr_vs_sgd_barrier(cosine, sgd, th), arm));
               all.push_back(as_control(check_sgdr_vs_sgd_barrier_err(cosine, sgd, th), arm));
+              // The curve claims: the straight line between the same SGDR snapshots in place of the
+              // trained curve. A "curve" that is the line itself removes no barrier (fraction 1 >
+              // max_curve_fraction) and has no interior point below its endpoints unless the line
+              // has none either, so neither claim may hold on it.
+              std::vector<PairProfile> line_as_curve;
+              for (const auto& p : pairs) line_as_curve.push_back(line_in_place_of_curve(pair_profile(p.name, ctx.dep(p.line), "")));
+              const std::string line_arm = "the straight line between the SGDR snapshots in place of the curve";
+              all.push_back(as_control(check_sgdr_curve_connects(line_as_curve, th), line_arm));
+              all.push_back(as_control(check_curve_overfits(line_as_curve, th), line_arm));
+              // sgdr.sgd_no_barrier: the line between two independently trained SGD runs (the
+              // baseline pair), which has a barrier, in place of the consecutive SGD snapshots.
+              all.push_back(as_control(check_sgd_no_barrier({pair_profile("indep", ctx.dep(indep.raw), "")}, th),
+                                       "the line between two independent SGD runs in place of consecutive snapshots"));
               write_claims_file(ctx.dir, all);
             }});
   return controls;

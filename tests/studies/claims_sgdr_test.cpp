@@ -72,6 +72,35 @@ TEST(Claims, SgdrBarrierAndCurveVerdictsFollowTheIntervals) {
 }
 
 
+// The curve claims' negative control: the straight line in place of the curve must never make
+// them hold, whatever the line looks like (barrier, flat, a dip below the endpoints).
+TEST(Claims, CurveClaimsControlLineInPlaceOfCurveIsNeverHeld) {
+  auto as_line = [](std::vector<PairProfile> v) {
+    for (auto& p : v) p = line_in_place_of_curve(p);
+    return v;
+  };
+  const auto present = as_line(seeds_of({1.0, 1.1, 0.9}, {0.01, 0.02, 0.015}));
+  EXPECT_EQ(present[0].curve_train_loss, present[0].line_train_loss);
+  // The claim holds on the real curves (above) but not on the line: fraction 1 > 0.25.
+  const ClaimCheck cc = pooled(check_sgdr_curve_connects, present);
+  EXPECT_EQ(cc.verdict, Verdict::NotHeld) << to_json(cc)["reason"];
+  EXPECT_NEAR(to_json(cc)["effect"].get<double>(), 1.0, 1e-12);
+  EXPECT_EQ(check_sgdr_curve_connects({present[0]}).verdict, Verdict::Inconclusive);  // one seed: no error
+  // A barrier on the line: no interior point below the endpoints -> the overfit premise fails.
+  EXPECT_EQ(pooled(check_curve_overfits, present).verdict, Verdict::Inconclusive);
+  // Flat lines: no barrier for either claim.
+  const auto flat = as_line(seeds_of({0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}));
+  EXPECT_EQ(pooled(check_sgdr_curve_connects, flat).verdict, Verdict::Inconclusive);
+  // A dip (weight averaging lowers the loss and the test error): not "overfits".
+  auto dip = as_line(seeds_of({-0.1, -0.12, -0.09}, {0.0, 0.0, 0.0}));
+  for (auto& p : dip)
+    for (size_t i = 1; i + 1 < p.t.size(); ++i) p.curve_test_err[i] = p.line_test_err[i] = 0.08;
+  for (auto& p : dip) p.n_test = 5000;
+  const ClaimCheck ov = pooled(check_curve_overfits, dip);
+  EXPECT_NE(ov.verdict, Verdict::Held) << to_json(ov)["reason"];
+  EXPECT_LT(to_json(ov)["effect"].get<double>(), 0.0);
+}
+
 TEST(Claims, RelativeBarrierIsScaleFree) {
   auto t = linspace(11);
   const auto v = bump(t, 0.3, 0.2, 0.05);
