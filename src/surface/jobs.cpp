@@ -253,7 +253,7 @@ PlaneResult run_direction_plane(const PlaneJob& job) {
   auto po = job.plane;
   po.quiet = po.quiet || job.common.quiet;
   nlohmann::json meta = {{"sources", sources}, {"data", run_data_tree(source_dir, job.common.data_overrides)}};
-  return evaluate_plane(ev, def, po, job.out_dir, meta);
+  return evaluate_plane_controlled(ev, plane_setup(ev, def, po, meta), data.train, po, job.out_dir);
 }
 
 }  // namespace
@@ -327,7 +327,7 @@ PlaneResult run_plane(const PlaneJob& job) {
   auto po = job.plane;
   po.quiet = po.quiet || job.common.quiet;
   nlohmann::json meta = {{"sources", sources}, {"data", run_data_tree(source_dir, job.common.data_overrides)}};
-  return evaluate_plane(ev, in, po, job.out_dir, meta);
+  return evaluate_plane_controlled(ev, plane_setup(ev, in, po, meta), data.train, po, job.out_dir);
 }
 
 }  // namespace closerlook

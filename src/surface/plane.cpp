@@ -133,10 +133,82 @@ void finish_record(nlohmann::json& setup, const PointEvaluator& ev, const nlohma
 // The empty G x G grid of a plane's setup record.
 GridStore plane_cells(const nlohmann::json& setup) {
   const int64_t G = static_cast<int64_t>(setup.at("alphas").size());
-  return GridStore({G, G}, metric_keys(), setup.at("setup_hash").get<std::string>());
+  return GridStore({G, G}, plane_cell_keys(setup), setup.at("setup_hash").get<std::string>());
+}
+
+nlohmann::json finite_json(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+// EvalSettings::train_method of a recorded settings object (the record is what the plane is).
+std::string train_method_of(const nlohmann::json& eval) {
+  EvalSettings e;
+  e.train_samples = eval.value("train_samples", int64_t(0));
+  e.train_rel_se = eval.value("train_rel_se", 0.0);
+  e.train_controls = eval.value("train_controls", false);
+  return e.train_method();
+}
+
+const std::vector<std::string> kSamplingKeys = {"tr_nll_se", "tr_examples"};
+
+bool records_sampling(const nlohmann::json& eval) {
+  return eval.contains("train_controls") || eval.contains("train_rel_se");
+}
+
+// FNV-1a of a tensor's bytes (CPU, contiguous): the cache key of the train controls.
+std::string tensor_content_hash(const torch::Tensor& t) {
+  const torch::Tensor c = t.cpu().contiguous();
+  return content_hash(std::string(static_cast<const char*>(c.data_ptr()), c.nbytes()));
 }
 
 }  // namespace
+
+std::vector<std::string> plane_cell_keys(const nlohmann::json& setup) {
+  std::vector<std::string> keys = metric_keys();
+  if (records_sampling(setup.value("eval", nlohmann::json::object())))
+    keys.insert(keys.end(), kSamplingKeys.begin(), kSamplingKeys.end());
+  return keys;
+}
+
+std::vector<torch::Tensor> train_controls_at(PointEvaluator& ev, const std::vector<torch::Tensor>& weights,
+                                             const Dataset& train) {
+  std::vector<torch::Tensor> out;
+  for (const auto& w : weights) {
+    ev.evaluate_flat(w);  // BN recalibrated exactly as at a cell
+    out.push_back(ev.per_example_nll(train));
+  }
+  return out;
+}
+
+std::vector<torch::Tensor> plane_train_controls(PointEvaluator& ev, const PlaneSetup& s, const Dataset& train,
+                                                const std::string& out_dir) {
+  CL_CHECK_INPUT(!s.anchor_xy.empty(), "plane: no anchor points to take the train controls at");
+  std::vector<torch::Tensor> weights;
+  std::string anchors_hash;
+  for (const auto& [x, y] : s.anchor_xy) {
+    weights.push_back(plane_point(s.basis, x, y));
+    anchors_hash += tensor_content_hash(weights.back());
+  }
+  const nlohmann::json key = {{"setup_hash", s.record.at("setup_hash")},
+                              {"anchors", content_hash(anchors_hash)},
+                              {"train_images", tensor_content_hash(train.images)},
+                              {"train_labels", tensor_content_hash(train.labels)}};
+  const std::string npy = out_dir + "/train-controls.npy", rec = out_dir + "/train-controls.json";
+  // The record is written after the array: a record naming this key means the array is whole.
+  if (file_exists(rec) && file_exists(npy) && read_json(rec).value("key", nlohmann::json()) == key) {
+    const torch::Tensor m = read_npy(npy);
+    if (m.dim() == 2 && m.size(0) == int64_t(weights.size()) && m.size(1) == train.size()) {
+      std::vector<torch::Tensor> out;
+      for (int64_t k = 0; k < m.size(0); ++k) out.push_back(m[k].to(torch::kFloat64).clone());
+      return out;
+    }
+  }
+  const std::vector<torch::Tensor> out = train_controls_at(ev, weights, train);
+  make_dirs(out_dir);
+  write_npy(npy, torch::stack(out, 0));
+  write_json(rec, {{"key", key},
+                   {"anchors", s.anchor_xy},
+                   {"what", "per-example train NLL (rows: anchors, columns: training examples in dataset order)"}});
+  return out;
+}
 
 void write_plane_outputs(const nlohmann::json& setup, const GridStore& cells, const std::string& dir) {
   CL_CHECK_INPUT(cells.complete(), "plane: " + std::to_string(cells.missing().size()) + " cells are not filled");
@@ -201,10 +273,30 @@ void write_plane_outputs(const nlohmann::json& setup, const GridStore& cells, co
       extremes[key] = {{"min", f.min().item<double>()}, {"max", f.max().item<double>()}};
     }
   }
+  nlohmann::json sampling;
+  if (records_sampling(setup.value("eval", nlohmann::json::object()))) {
+    // Per cell: the train NLL's standard error and the examples read ([i][j] as the .npy files).
+    for (const auto& key : kSamplingKeys) write_npy(dir + "/" + key + ".npy", cells.tensor(key));
+    auto rows = [&](const torch::Tensor& t) {
+      const auto a = t.to(torch::kFloat64).contiguous();
+      nlohmann::json m = nlohmann::json::array();
+      for (int64_t i = 0; i < G; ++i) {
+        nlohmann::json r = nlohmann::json::array();
+        for (int64_t j = 0; j < G; ++j) r.push_back(finite_json(a[i][j].item<double>()));
+        m.push_back(r);
+      }
+      return m;
+    };
+    const torch::Tensor rel_se = cells.tensor("tr_nll_se") / cells.tensor("tr_nll").abs();
+    sampling = {{"tr_nll_se", rows(cells.tensor("tr_nll_se"))},
+                {"tr_examples", rows(cells.tensor("tr_examples"))},
+                {"max_rel_se", rel_se.max().item<double>()},
+                {"mean_examples", cells.tensor("tr_examples").mean().item<double>()}};
+  }
   std::ostringstream csv;
   csv.precision(10);
   csv << "i,j,alpha,beta,x,y";
-  for (const auto& k : keys) csv << "," << k;
+  for (const auto& k : cells.keys()) csv << "," << k;
   csv << "\n";
   for (int64_t i = 0; i < G; ++i)
     for (int64_t j = 0; j < G; ++j) {
@@ -216,6 +308,8 @@ void write_plane_outputs(const nlohmann::json& setup, const GridStore& cells, co
   nlohmann::json out = setup;
   out["complete"] = true;
   out["extremes"] = extremes;
+  out["train_method"] = train_method_of(setup.value("eval", nlohmann::json::object()));
+  if (!sampling.is_null()) out["train_sampling"] = sampling;
   write_json(dir + "/plane.json", out);
 }
 
@@ -265,6 +359,7 @@ PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneInputs& in, const Pl
        coords_json(names[2], {b.dx, 0, 0}, b)});
   setup["projections"] = projections;
   if (in.curve) setup["curve_coordinates"] = curve_coords;
+  s.anchor_xy = {{0.0, 0.0}, {b.x1, b.dy}, {b.dx, 0.0}};
   finish_record(setup, ev, meta, {});
   return s;
 }
@@ -308,6 +403,7 @@ PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneDefinition& def, con
   for (const auto& [name, c] : def.anchors) {
     names.push_back(name);
     anchors.push_back(coords_json(name, c, b));
+    s.anchor_xy.push_back({c.x, c.y});
   }
   for (size_t k = 0; k < projected.size(); ++k) projections.push_back(coords_json(def.project[k].name, projected[k], b));
   setup["names"] = names;
@@ -352,10 +448,15 @@ GridTask plane_task(PointEvaluator& ev, const PlaneSetup& s, const PlaneOptions&
   t.label = "plane cells";
   t.quiet = opts.quiet;
   const int64_t G = static_cast<int64_t>(s.alphas.size());
-  t.evaluate = [&ev, b = s.basis, alphas = s.alphas, betas = s.betas, G](int64_t c) {
+  // A plane recorded with controls is never evaluated without them (its cells would mix methods).
+  CL_CHECK_INPUT(!ev.settings().train_controls || ev.has_train_controls(),
+                 "plane: the settings ask for train controls but none are set (plane_train_controls)");
+  const bool sampling = records_sampling(s.record.at("eval"));
+  t.evaluate = [&ev, b = s.basis, alphas = s.alphas, betas = s.betas, G, sampling](int64_t c) {
     const PointMetrics m = ev.evaluate_flat(plane_point(b, alphas[c / G] * b.dx, betas[c % G] * b.dy));
     std::vector<double> v;
     for (const auto& k : metric_keys()) v.push_back(metric_value(m, k));
+    if (sampling) v.push_back(m.tr_nll_se), v.push_back(double(m.tr_examples));
     return v;
   };
   t.describe = [](int64_t, const std::vector<double>& v) {
@@ -399,6 +500,16 @@ PlaneResult evaluate_plane_setup(PointEvaluator& ev, const PlaneSetup& s, const 
     res.complete = true;
   }
   return res;
+}
+
+PlaneResult evaluate_plane_controlled(PointEvaluator& ev, const PlaneSetup& s, const Dataset& train,
+                                      const PlaneOptions& opts, const std::string& out_dir) {
+  GridShard{opts.shard, opts.shards}.check();
+  CL_CHECK_INPUT(opts.save_every >= 1, "plane: save_every must be >= 1");
+  // The folder is opened (a foreign one refused) before the controls' cache is written into it.
+  const bool done = open_plane_dir(s, out_dir) && opts.shards == 1;
+  if (ev.settings().train_controls && !done) ev.set_train_controls(plane_train_controls(ev, s, train, out_dir));
+  return evaluate_plane_setup(ev, s, opts, out_dir);
 }
 
 void merge_plane_shards(const std::vector<std::string>& dirs, const std::string& out_dir) {

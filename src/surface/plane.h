@@ -97,6 +97,9 @@ struct PlaneSetup {
   PlaneBasis basis;
   std::vector<double> alphas, betas;
   nlohmann::json record;  // plane-setup.json (with "setup_hash")
+  // The plane's named points as (x, y): a three-point plane's w0, w1, w2; a defined plane's
+  // anchors (the centre, the final weights). The train controls are taken there.
+  std::vector<std::pair<double, double>> anchor_xy;
 };
 PlaneSetup plane_setup(const PointEvaluator& ev, const PlaneInputs& in, const PlaneOptions& opts,
                        const nlohmann::json& meta = {});
@@ -134,6 +137,24 @@ PlaneResult evaluate_plane_setup(PointEvaluator& ev, const PlaneSetup& s, const 
 // writes the final outputs. `meta` is stored in plane.json (e.g. data spec, sources).
 PlaneResult evaluate_plane(PointEvaluator& ev, const PlaneInputs& in, const PlaneOptions& opts,
                            const std::string& out_dir, const nlohmann::json& meta = {});
+
+// Control variates of the fast plane method (EvalSettings::train_controls, docs/surface.md "Fast
+// planes"): the per-example NLL over the whole of `train` (dataset order, float64) at each of
+// `weights`, BN recalibrated as `ev` does at every cell. One pass over the training set per weight.
+std::vector<torch::Tensor> train_controls_at(PointEvaluator& ev, const std::vector<torch::Tensor>& weights,
+                                             const Dataset& train);
+// The same at the plane's anchor points, cached in out_dir/train-controls.npy (K x N, written
+// atomically) with train-controls.json holding its key: the setup hash, the anchor weights' and
+// the training data's content hashes. A cache of another key is recomputed, never used.
+std::vector<torch::Tensor> plane_train_controls(PointEvaluator& ev, const PlaneSetup& s, const Dataset& train,
+                                                const std::string& out_dir);
+// evaluate_plane_setup, with the train controls set first when ev's settings ask for them
+// (plane_train_controls; the job entry points of surface/jobs.h use this).
+PlaneResult evaluate_plane_controlled(PointEvaluator& ev, const PlaneSetup& s, const Dataset& train,
+                                      const PlaneOptions& opts, const std::string& out_dir);
+// The values stored per cell: metric_keys(), then tr_nll_se and tr_examples when the setup's
+// evaluation samples the train set adaptively or with controls (older planes keep their keys).
+std::vector<std::string> plane_cell_keys(const nlohmann::json& setup);
 
 // Merges the partial files of all shards found in `dirs` (same setup) into `out_dir`'s final
 // outputs. Error(BadInput) when setups differ or cells are missing (names the shards).

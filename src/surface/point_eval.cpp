@@ -18,8 +18,16 @@ nlohmann::json EvalSettings::to_json() const {
   // fast_engine is left out on purpose (equal values up to rounding); the adaptive train sample
   // changes the values, so it is recorded when used.
   if (train_rel_se > 0) j["train_rel_se"] = train_rel_se, j["train_chunk"] = train_chunk;
+  if (train_controls) j["train_controls"] = true;
   if (precision != "float32") j["precision"] = precision;
   return j;
+}
+
+std::string EvalSettings::train_method() const {
+  if (train_samples < 0) return "none";
+  if (train_controls) return train_rel_se > 0 ? "control variates, adaptive" : "control variates";
+  if (train_samples == 0) return "full";
+  return train_rel_se > 0 ? "adaptive subset" : "subset";
 }
 
 namespace {
@@ -91,8 +99,15 @@ PointEvaluator::PointEvaluator(Network& net, const DataSplit& data, torch::Devic
                        ? torch::arange(data.train.size(), torch::kInt64)
                        : perm.narrow(0, 0, s.train_samples).clone();
   }
-  CL_CHECK_INPUT(s.train_rel_se >= 0, "train_rel_se must be >= 0");
+  // A relative se of 1 or more would stop after the first chunk whatever the cell: not a tolerance.
+  CL_CHECK_INPUT(s.train_rel_se >= 0 && s.train_rel_se < 1,
+                 "train_rel_se must be in [0, 1), got " + std::to_string(s.train_rel_se));
   CL_CHECK_INPUT(s.train_chunk >= 1, "train_chunk must be >= 1");
+  // Both read a seeded random subset (the whole set is read in its own order, and is exact).
+  CL_CHECK_INPUT(s.train_rel_se == 0 || s.train_samples > 0,
+                 "train_rel_se > 0 needs train_samples > 0 (the most examples a point reads)");
+  CL_CHECK_INPUT(!s.train_controls || s.train_samples > 0, "train controls need train_samples > 0 (the subset)");
+  autocast_ = autocast_dtype(s.precision, "eval.precision");
   if (need_bn) {
     // The BN subset is a prefix of the train subset: share the memory when it is the same.
     const int64_t nbn = (s.bn_samples <= 0 || s.bn_samples >= data.train.size()) ? data.train.size() : s.bn_samples;
@@ -254,7 +269,7 @@ PointMetrics PointEvaluator::evaluate_current() {
   net_.train(false);
   t0 = clock::now();
   EvalSums tr{}, te{};
-  AutocastScope amp(device_, autocast_dtype(settings_.precision, "eval.precision"));  // bf16: the loss passes
+  AutocastScope amp(device_, autocast_);  // bf16: the loss passes
   const bool adaptive = train_images_.defined() && (controls_.defined() || settings_.train_rel_se > 0) &&
                         settings_.train_samples > 0;
   if (adaptive) adaptive_train(m);

@@ -11,6 +11,7 @@
 
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "data/dataset.h"
 #include "models/network.h"
@@ -45,7 +46,14 @@ struct EvalSettings {
   // <= train_rel_se; train_samples is then the most it reads. Part of to_json when set.
   double train_rel_se = 0;
   int64_t train_chunk = 2048;
+  // Control variates for the train NLL (the fast plane method): the caller sets them
+  // (set_train_controls; a plane job takes them at its anchor points, plane_train_controls in
+  // plane.h). Needs train_samples > 0. Part of to_json when set.
+  bool train_controls = false;
   nlohmann::json to_json() const;
+  // "full" (the whole training set), "subset", "adaptive subset", "control variates" or
+  // "control variates, adaptive": how the train metrics are estimated (plane.json "train_method").
+  std::string train_method() const;
 };
 
 struct PointMetrics {
@@ -82,6 +90,7 @@ class PointEvaluator {
   //   mean_S(l) - sum_k beta_k (mean_S(c_k) - mean(c_k)),  beta = least squares of l on c over S,
   // which is unbiased to O(1/|S|) and has the variance of the regression's residual. Empty: none.
   void set_train_controls(const std::vector<torch::Tensor>& per_example_nll);
+  bool has_train_controls() const { return controls_.defined(); }
   // Per-example NLL (float64, N) of `ds` at the network's current weights and BN state, eval mode.
   torch::Tensor per_example_nll(const Dataset& ds);
   // Whether the eval-mode passes run on the folded engine (false: the plain path).
@@ -110,6 +119,7 @@ class PointEvaluator {
   Network& net_;
   torch::Device device_;
   EvalSettings settings_;
+  std::optional<torch::ScalarType> autocast_;  // settings_.precision, parsed once (nullopt: float32)
   Timing timing_;
   torch::Tensor bn_images_, train_images_, train_labels_, test_images_, test_labels_;
   torch::Tensor train_index_;             // dataset indices of train_images_ (int64)
