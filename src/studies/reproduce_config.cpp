@@ -1,5 +1,6 @@
 #include "studies/reproduce_config.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/atomic_file.h"
@@ -69,6 +70,11 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.eval.settings.batch_size = e.get_int("batch_size", EvalSettings{}.batch_size, 1, 1 << 20);
   c.eval.settings.bn_batch_size = e.get_int("bn_batch_size", EvalSettings{}.bn_batch_size, 2, 1 << 20);
   c.eval.settings.precision = e.get_enum("precision", EvalSettings{}.precision, {"float32", "bf16"});
+  // [0, 1): a relative standard error (1 or more would stop after the first chunk whatever the cell).
+  c.eval.plane_train_rel_se = e.get_double("plane_train_rel_se", 0.0, 0.0, std::nextafter(1.0, 0.0));
+  if (c.eval.plane_train_rel_se > 0 && c.eval.settings.train_samples <= 0)
+    throw_bad_input(path + ": [eval] plane_train_rel_se > 0 needs train_samples > 0 (the most examples a plane "
+                    "cell reads), got " + std::to_string(c.eval.settings.train_samples));
   e.finish();
 
   auto cv = r.section("curve");

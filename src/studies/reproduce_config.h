@@ -16,6 +16,10 @@ struct EvalPreset {          // [eval]: loss-surface evaluation
   int points = 11;           // points along every line and curve (ends included)
   int plane_grid = 7;
   double plane_margin = 0.2;
+  // The SGDR plane's fast train method (docs/surface.md "Fast planes"): > 0 = control variates at
+  // the plane's three points and an adaptive subset of at most train_samples examples, stopped at
+  // this relative standard error of the train NLL; 0 = off (every cell as a line's point).
+  double plane_train_rel_se = 0;
   EvalSettings settings;     // bn_samples, train_samples, test_samples, batch sizes
 };
 

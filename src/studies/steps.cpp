@@ -324,6 +324,10 @@ void run_plane_step(StepContext& ctx, const ReproduceConfig& cfg, const std::str
   job.plane.margin = cfg.eval.plane_margin;
   job.plane.curve_points = cfg.eval.points;
   job.common = surface_common(ctx, cfg, false);
+  if (cfg.eval.plane_train_rel_se > 0) {  // the fast method; 0 leaves the settings (and hashes) as they were
+    job.common.eval.train_controls = true;
+    job.common.eval.train_rel_se = cfg.eval.plane_train_rel_se;
+  }
   PlaneResult pr = run_plane(job);
   write_result(ctx, {{"status", pr.complete ? "ok" : "skipped"}, {"cells", pr.cells_evaluated}});
 }
