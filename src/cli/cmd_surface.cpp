@@ -1,5 +1,6 @@
 // Loss-surface commands: `interpolate`, `connect`, `curve-eval`, `plane`, `plane-merge`
 // (docs/surface.md). Each prints a JSON summary on stdout; files go to --out.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -65,6 +66,21 @@ SurfaceCommon to_common(const EvalArgs& a) {
   return c;
 }
 
+// plane's --train-controls / --train-rel-se / --train-chunk, checked here so that the errors name the flags.
+EvalSettings with_fast_train(EvalSettings e, bool controls, double rel_se, int64_t chunk) {
+  CL_CHECK_INPUT(std::isfinite(rel_se) && rel_se >= 0 && rel_se < 1,
+                 "--train-rel-se must be in [0, 1) (a relative standard error), got " + std::to_string(rel_se));
+  CL_CHECK_INPUT(chunk >= 1, "--train-chunk must be >= 1, got " + std::to_string(chunk));
+  CL_CHECK_INPUT(!(controls || rel_se > 0) || e.train_samples > 0,
+                 std::string(controls ? "--train-controls" : "--train-rel-se") +
+                     " needs --train-samples N > 0 (the seeded subset it reads, at most N examples), got " +
+                     std::to_string(e.train_samples));
+  e.train_controls = controls;
+  e.train_rel_se = rel_se;
+  e.train_chunk = chunk;
+  return e;
+}
+
 std::pair<int, int> parse_shard(const std::string& s) {
   const auto slash = s.find('/');
   try {
@@ -122,6 +138,9 @@ struct CurveEvalArgs {
 
 struct PlaneArgs {
   EvalArgs eval;
+  bool train_controls = false;
+  double train_rel_se = 0;
+  int64_t train_chunk = EvalSettings{}.train_chunk;
   PlaneJob job;
   AlignArg align;
   std::string shard = "0/1";
@@ -311,9 +330,20 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
     cmd->add_option("--shard", a->shard, "Evaluate shard i of n (cells c with c % n == i); merge with plane-merge")
         ->capture_default_str();
     add_eval_options(cmd, a->eval);
+    // The fast plane method (docs/surface.md "Fast planes"); both are in the plane's setup hash.
+    cmd->add_flag("--train-controls", a->train_controls,
+                  "Correct each cell's train NLL on the --train-samples subset by control variates: the per-example "
+                  "train NLL at the plane's anchor points (cached in the output folder)");
+    cmd->add_option("--train-rel-se", a->train_rel_se,
+                    "Read the train subset in chunks and stop once the train NLL's relative standard error is <= R "
+                    "(0 = read all --train-samples; 0 <= R < 1)")
+        ->capture_default_str();
+    cmd->add_option("--train-chunk", a->train_chunk, "--train-rel-se: examples read between two checks")
+        ->capture_default_str();
     add_align_option(cmd, a->align, "W1, W2 and every --project");
     cmd->callback([a] {
       a->job.common = to_common(a->eval);
+      a->job.common.eval = with_fast_train(a->job.common.eval, a->train_controls, a->train_rel_se, a->train_chunk);
       if (a->job.bend && *a->job.bend < 0) a->job.bend.reset();  // a negative --bend: the default, as before
       std::tie(a->job.plane.shard, a->job.plane.shards) = parse_shard(a->shard);
       a->job.random.norm = parse_direction_norm(a->norm);
