@@ -108,6 +108,7 @@ int main(int argc, char** argv) try {
   fast.bn_batch_size = a.fast_bn_batch;
   fast.train_rel_se = a.train_rel_se;
   fast.train_chunk = a.train_chunk;
+  fast.train_controls = a.controls;
   full.fast_engine = fast.fast_engine = !a.plain_engine;
 
   // Working networks of the same architecture (their weights are overwritten at every point).
@@ -122,12 +123,11 @@ int main(int argc, char** argv) try {
   double t_setup = 0;
   if (a.controls) {
     const auto t0 = clock::now();
-    std::vector<torch::Tensor> ctl;
-    for (auto& n : nets) {
-      ev_fast.evaluate_flat(flat_parameters(*n));
-      ctl.push_back(ev_fast.per_example_nll(data.train));
-    }
-    ev_fast.set_train_controls(ctl);
+    // The library function the plane command runs (plane_train_controls takes them at the same
+    // three points, reconstructed from the basis, and caches them).
+    std::vector<torch::Tensor> anchors;
+    for (auto& n : nets) anchors.push_back(flat_parameters(*n));
+    ev_fast.set_train_controls(train_controls_at(ev_fast, anchors, data.train));
     t_setup = std::chrono::duration<double>(clock::now() - t0).count();
     std::fprintf(stderr, "controls: %.1fs\n", t_setup);
   }
