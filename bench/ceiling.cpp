@@ -23,11 +23,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench_args.h"
+#include <CLI/CLI.hpp>
 
 namespace {
 
-using closerlook::bench::parse_list;
 
 // Best seconds of `repeat` calls of C = A B (A m x k, B k x n, both as given, possibly transposed views).
 double best_gemm(const torch::Tensor& a, const torch::Tensor& b, int warmup, int repeat) {
@@ -45,34 +44,28 @@ double best_gemm(const torch::Tensor& a, const torch::Tensor& b, int warmup, int
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string out_path = "ceiling.json", threads_s = "1,2", sizes_s = "1024,2048";
+  std::string out_path = "ceiling.json";
+  std::vector<int64_t> threads_list = {1, 2}, sizes = {1024, 2048};
   int repeat = 5, warmup = 2, tall = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--out") out_path = v;
-    else if (k == "--threads") threads_s = v;
-    else if (k == "--sizes") sizes_s = v;
-    else if (k == "--repeat") repeat = std::stoi(v);
-    else if (k == "--warmup") warmup = std::stoi(v);
-    else if (k == "--tall") tall = std::stoi(v);
-    else {
-      std::cerr << "unknown option " << k
-                << "\nusage: ceiling --out ceiling.json [--threads 1,2] [--sizes 1024,2048] [--repeat 5] [--warmup 2] "
-                   "[--tall 1]\n";
-      return 2;
-    }
-  }
+  CLI::App app{"ceiling: f32 and f64 GEMM GFLOP/s, the ceiling every benchmark row divides by"};
+  app.add_option("--out", out_path, "JSON output")->capture_default_str();
+  app.add_option("--threads", threads_list, "Thread counts, comma-separated")->delimiter(',')->capture_default_str();
+  app.add_option("--sizes", sizes, "Square GEMM sizes, comma-separated")->delimiter(',')->capture_default_str();
+  app.add_option("--repeat", repeat, "Timed repeats per size")->capture_default_str();
+  app.add_option("--warmup", warmup, "Untimed repeats first")->capture_default_str();
+  app.add_option("--tall", tall, "Also time the tall-skinny shapes of the similarity maps (0/1)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
   nlohmann::json rows = nlohmann::json::array();
   // ceiling[dtype][threads] = the best GFLOP/s over the square sizes: what other rows divide by.
   nlohmann::json ceiling = nlohmann::json::object();
-  for (int64_t threads : parse_list(threads_s)) {
+  for (int64_t threads : threads_list) {
     at::set_num_threads(int(threads));
     for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
       const std::string dname = dtype == torch::kFloat32 ? "float32" : "float64";
       double best_sq = 0.0;
-      for (int64_t n : parse_list(sizes_s)) {
+      for (int64_t n : sizes) {
         auto a = torch::randn({n, n}, torch::TensorOptions().dtype(dtype));
         auto b = torch::randn({n, n}, torch::TensorOptions().dtype(dtype));
         const double s = best_gemm(a, b, warmup, repeat);

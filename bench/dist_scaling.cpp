@@ -7,6 +7,7 @@
 // step) after warm-up; efficiency = B / A (same cores), speed-up of B over C. The configurations
 // alternate `--rounds` times and the median is reported, because the machine is shared.
 //   dist_scaling [--steps 30] [--warmup 5] [--batch 128] [--rounds 3] [--no-bn]
+#include <CLI/CLI.hpp>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -40,20 +41,19 @@ struct Args {
   bool bn = true;
 };
 
+// CLI11 for the options; the re-executed workers get the same argv (run_config).
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    auto next = [&] {
-      if (i + 1 >= argc) throw std::runtime_error(s + " needs a value");
-      return std::stoi(argv[++i]);
-    };
-    if (s == "--steps") a.steps = next();
-    else if (s == "--warmup") a.warmup = next();
-    else if (s == "--batch") a.batch = next();
-    else if (s == "--rounds") a.rounds = next();
-    else if (s == "--no-bn") a.bn = false;
-    else throw std::runtime_error("unknown option " + s);
+  CLI::App app{"dist_scaling: data-parallel training, P processes x T threads against 1 process x P*T threads"};
+  app.add_option("--steps", a.steps, "Timed steps")->capture_default_str();
+  app.add_option("--warmup", a.warmup, "Untimed steps first")->capture_default_str();
+  app.add_option("--batch", a.batch, "Global batch")->capture_default_str();
+  app.add_option("--rounds", a.rounds)->capture_default_str();
+  app.add_flag_callback("--no-bn", [&] { a.bn = false; }, "VGG without BatchNorm");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   return a;
 }

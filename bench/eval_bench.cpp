@@ -13,6 +13,7 @@
 // ceiling from bench/ceiling's JSON (--ceiling) or, without it, a 1024^3 GEMM timed here.
 //   eval_bench [--threads 2] [--bn 10240] [--train 10240] [--test 10240] [--batch 128] [--rounds 3]
 //              [--python python3] [--peer bench/eval_peer.py] [--ceiling ceiling.json] [--out eval.json]
+#include <CLI/CLI.hpp>
 #include <unistd.h>
 
 #include <chrono>
@@ -42,29 +43,6 @@ struct Args {
   int64_t bn = 10240, train = 10240, test = 10240, batch = 128;
   std::string python = "python3", peer = "bench/eval_peer.py", ceiling, out;
 };
-
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(s + " needs a value");
-      return argv[++i];
-    };
-    if (s == "--threads") a.threads = std::stoi(next());
-    else if (s == "--rounds") a.rounds = std::stoi(next());
-    else if (s == "--bn") a.bn = std::stoll(next());
-    else if (s == "--train") a.train = std::stoll(next());
-    else if (s == "--test") a.test = std::stoll(next());
-    else if (s == "--batch") a.batch = std::stoll(next());
-    else if (s == "--python") a.python = next();
-    else if (s == "--peer") a.peer = next();
-    else if (s == "--ceiling") a.ceiling = next();
-    else if (s == "--out") a.out = next();
-    else throw std::runtime_error("unknown option " + s);
-  }
-  return a;
-}
 
 // 2 x multiply-adds of the conv / linear layers of one forward pass, from the shapes.
 double flops_per_image(Network& net, int64_t image) {
@@ -114,7 +92,20 @@ std::string run_cmd(const std::string& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const Args a = parse(argc, argv);
+  Args a;
+  CLI::App app{"eval_bench: one evaluated point (BN recalibration, train/test loss and error), the engine and the "
+               "plain path against PyTorch eager (bench/eval_peer.py), interleaved"};
+  app.add_option("--threads", a.threads)->capture_default_str();
+  app.add_option("--rounds", a.rounds, "Interleaved rounds (best of)")->capture_default_str();
+  app.add_option("--bn", a.bn, "BN recalibration images")->capture_default_str();
+  app.add_option("--train", a.train, "Train-loss images")->capture_default_str();
+  app.add_option("--test", a.test, "Test-loss images")->capture_default_str();
+  app.add_option("--batch", a.batch)->capture_default_str();
+  app.add_option("--python", a.python, "The Python peer's interpreter")->capture_default_str();
+  app.add_option("--peer", a.peer, "The Python peer script")->capture_default_str();
+  app.add_option("--ceiling", a.ceiling, "ceiling.json of bench/ceiling (fraction-of-ceiling columns)");
+  app.add_option("--out", a.out, "JSON output");
+  CLI11_PARSE(app, argc, argv);
   init_threads(a.threads);
   ModelSpec spec;
   spec.family = "vgg";

@@ -30,7 +30,7 @@
 #include "similarity/similarity_map.h"
 #include "similarity/streaming_cka.h"
 
-#include "bench_args.h"
+#include <CLI/CLI.hpp>
 
 using namespace closerlook;
 
@@ -50,7 +50,6 @@ nlohmann::json matrix_json(const torch::Tensor& m) {
   return v;
 }
 
-using closerlook::bench::parse_list;
 
 nlohmann::json stream_bench(const std::vector<int64_t>& ns, int64_t p, int64_t batch) {
   nlohmann::json rows = nlohmann::json::array();
@@ -85,26 +84,23 @@ nlohmann::json stream_bench(const std::vector<int64_t>& ns, int64_t p, int64_t b
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir, stream;
+  std::string dir;
+  std::vector<int64_t> stream;
   int threads = 2, maps = 1, layers = 8;
   int64_t p_stream = 256, batch = 4096;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--dir") dir = v;
-    else if (k == "--threads") threads = std::stoi(v);
-    else if (k == "--maps") maps = std::stoi(v);
-    else if (k == "--layers") layers = std::stoi(v);
-    else if (k == "--stream") stream = v;
-    else if (k == "--p") p_stream = std::stoll(v);
-    else if (k == "--batch") batch = std::stoll(v);
-    else {
-      std::cerr << "unknown option " << k << "\n";
-      return 2;
-    }
-  }
+  CLI::App app{"similarity_bench: the C++ side of bench/similarity_bench.py (maps over saved activations, or "
+               "debiased CKA streamed over N)"};
+  auto* dir_opt = app.add_option("--dir", dir, "Folder of activations written by similarity_bench.py");
+  auto* stream_opt = app.add_option("--stream", stream, "Streamed debiased CKA at these N, comma-separated")->delimiter(',');
+  dir_opt->excludes(stream_opt);
+  app.add_option("--threads", threads)->capture_default_str();
+  app.add_option("--maps", maps, "Timed repeats of each map")->capture_default_str();
+  app.add_option("--layers", layers, "Layers per side of a map")->capture_default_str();
+  app.add_option("--p", p_stream, "--stream: features")->capture_default_str();
+  app.add_option("--batch", batch, "--stream: rows per chunk")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   if (dir.empty() && stream.empty()) {
-    std::cerr << "usage: similarity_bench --dir DIR [--threads 2] [--maps 1] [--layers 8]\n"
-                 "       similarity_bench --stream N1,N2,... [--p 256] [--batch 4096] [--threads 2]\n";
+    std::cerr << app.help() << "\nneeds --dir or --stream\n";
     return 2;
   }
   try {
@@ -113,7 +109,7 @@ int main(int argc, char** argv) {
     out["threads"] = at::get_num_threads();
     out["torch"] = TORCH_VERSION;
     if (!stream.empty()) {
-      out["stream"] = stream_bench(parse_list(stream), p_stream, batch);
+      out["stream"] = stream_bench(stream, p_stream, batch);
       std::cout << out.dump() << std::endl;
       return 0;
     }
