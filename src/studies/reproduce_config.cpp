@@ -134,6 +134,10 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.resilience.small_weight_decay = rs.get_double("small_weight_decay", c.resilience.small_weight_decay, 0, 1);
   c.resilience.init_scale = rs.get_double("init_scale", c.resilience.init_scale, 1e-3, 100);
   c.resilience.tolerance = rs.get_double("tolerance", c.resilience.tolerance, 0, 1);
+  if (rs.has("model")) {
+    rs.ignore("model");
+    c.resilience.model = c.tree["resilience"]["model"];
+  }
   rs.finish();
 
   auto wu = r.section("warmup");

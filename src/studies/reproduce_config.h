@@ -58,6 +58,9 @@ struct ResiliencePreset {    // [resilience]: study 2
   double adam_lr = 1e-3;             // B
   double small_weight_decay = 5e-5;  // D
   double init_scale = 3.0;           // E
+  // [resilience.model] overrides for G and every mode (e.g. batchnorm = true): the study compares
+  // training recipes, so it may run on another network than the SGDR study's.
+  nlohmann::json model = nlohmann::json::object();
   double tolerance = 0.02;           // allowed test-error rise along a curve (fraction)
 };
 

@@ -59,7 +59,7 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
   const ReproduceConfig& cfg = *sc.cfg;
   const ReproduceConfig* c = &cfg;
   const std::string tG = sc.id("resilience/train-G");
-  const nlohmann::json g_tree = cfg.run_tree(sc.seed, nlohmann::json::object());
+  const nlohmann::json g_tree = cfg.run_tree(sc.seed, nlohmann::json::object(), cfg.resilience.model);
   plan.add({tG, "resilience", "train the reference mode G", {}, g_tree,
             [g_tree](StepContext& ctx) { run_train_step(ctx, g_tree); }});
 
@@ -74,7 +74,9 @@ std::string add_resilience_study(Plan& plan, const StudyContext& sc) {
     Ids i{m.key, m.description, sc.id("resilience/train-" + m.key), sc.id("resilience/line-G-" + m.key),
           sc.id("resilience/curve-G-" + m.key)};
     // Each mode is an independent run: its own seed, so G and X differ by more than the one factor.
-    nlohmann::json t = cfg.run_tree(sc.seed + 1000 * k, m.train_over, m.model_over, m.data_over);
+    nlohmann::json model_over = cfg.resilience.model;  // the study's network, then the mode's change to it
+    model_over.merge_patch(m.model_over.is_object() ? m.model_over : nlohmann::json::object());
+    nlohmann::json t = cfg.run_tree(sc.seed + 1000 * k, m.train_over, model_over, m.data_over);
     plan.add({i.train, "resilience", "train mode " + m.key + ": " + m.description, {}, t,
               [t](StepContext& ctx) { run_train_step(ctx, t); }});
     plan.add({i.line, "resilience", "straight line G -> " + m.key, {tG, i.train}, {{"eval", cfg.tree["eval"]}},
