@@ -34,6 +34,20 @@ nlohmann::json ReproduceConfig::run_tree(uint64_t run_seed, const nlohmann::json
   return t;
 }
 
+namespace {
+
+// A table that a study merge-patches onto [model] ([resilience.model], [warmup.model],
+// [distill.teacher_model], [distill.student_model]): taken whole from the preset tree, its keys are
+// checked when the run's training config is read. `out` keeps its default when the table is absent.
+void read_model_patch(ConfigReader& section, const nlohmann::json& tree, const char* section_name, const char* key,
+                      nlohmann::json& out) {
+  if (!section.has(key)) return;
+  section.ignore(key);
+  out = tree.at(section_name).at(key);
+}
+
+}  // namespace
+
 ReproduceConfig load_reproduce_config(const std::string& path, const std::vector<std::string>& overrides) {
   ReproduceConfig c;
   c.source = path;
@@ -134,10 +148,7 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.resilience.small_weight_decay = rs.get_double("small_weight_decay", c.resilience.small_weight_decay, 0, 1);
   c.resilience.init_scale = rs.get_double("init_scale", c.resilience.init_scale, 1e-3, 100);
   c.resilience.tolerance = rs.get_double("tolerance", c.resilience.tolerance, 0, 1);
-  if (rs.has("model")) {
-    rs.ignore("model");
-    c.resilience.model = c.tree["resilience"]["model"];
-  }
+  read_model_patch(rs, c.tree, "resilience", "model", c.resilience.model);
   rs.finish();
 
   auto wu = r.section("warmup");
@@ -163,10 +174,7 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.warmup.curvature_per_layer = wu.get_bool("curvature_per_layer", c.warmup.curvature_per_layer);
   c.warmup.sharpness_margin = wu.get_double("sharpness_margin", c.warmup.sharpness_margin, 0, 100);
   c.warmup.deep_curvature_margin = wu.get_double("deep_curvature_margin", c.warmup.deep_curvature_margin, 0, 1);
-  if (wu.has("model")) {
-    wu.ignore("model");
-    c.warmup.model = c.tree["warmup"]["model"];
-  }
+  read_model_patch(wu, c.tree, "warmup", "model", c.warmup.model);
   wu.finish();
 
   auto ds = r.section("distill");
@@ -174,18 +182,12 @@ ReproduceConfig load_reproduce_config(const std::string& path, const std::vector
   c.distill.student_epochs = ds.get_int("student_epochs", c.distill.student_epochs, 1, 100000);
   c.distill.temperature = ds.get_double("temperature", c.distill.temperature, 0.01, 1000);
   c.distill.alpha = ds.get_double("alpha", c.distill.alpha, 0, 1);
-  if (ds.has("teacher_model")) {
-    ds.ignore("teacher_model");
-    c.distill.teacher_model = c.tree["distill"]["teacher_model"];
-  }
+  read_model_patch(ds, c.tree, "distill", "teacher_model", c.distill.teacher_model);
   c.distill.measure = ds.get_enum("measure", c.distill.measure,
                                   {"cca", "svcca", "pwcca", "cka-linear", "cka-rbf", "cka-debiased"});
   c.distill.resamples = ds.get_int("resamples", c.distill.resamples, 0, 100000);
   c.distill.margin = ds.get_double("margin", c.distill.margin, 0, 1);
-  if (ds.has("student_model")) {
-    ds.ignore("student_model");
-    c.distill.student_model = c.tree["distill"]["student_model"];
-  }
+  read_model_patch(ds, c.tree, "distill", "student_model", c.distill.student_model);
   ds.finish();
   r.finish();
   return c;
