@@ -20,7 +20,6 @@ struct BenchTrainArgs {
   std::string config;
   std::vector<std::string> sets;
   int64_t batch = 128, steps = 60, warmup = 10, channels = 1, size = 32, classes = 10;
-  bool channels_last = false;
   CommonOptions common;
 };
 
@@ -52,7 +51,6 @@ void run_bench_train(const BenchTrainArgs& a) {
   torch::manual_seed(1);
   auto x = torch::randn({a.batch, a.channels, a.size, a.size}).to(dev);
   auto y = torch::randint(0, a.classes, {a.batch}, torch::kLong).to(dev);
-  if (a.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
 
   auto step = [&] {
     clear_grads(params);
@@ -75,7 +73,7 @@ void run_bench_train(const BenchTrainArgs& a) {
               {"warmup", a.warmup},
               {"threads", at::get_num_threads()},
               {"device", dev.str()},
-              {"channels_last", a.channels_last},
+              {"memory_format", memory_format_name(net->memory_format())},
               {"seconds", secs},
               {"seconds_per_step", secs / double(a.steps)},
               {"images_per_s", double(a.batch * a.steps) / secs},
@@ -102,7 +100,6 @@ const CommandRegistrar reg(80, [](CLI::App& app) {
   cmd->add_option("--channels", args->channels, "Input channels")->capture_default_str();
   cmd->add_option("--size", args->size, "Input height and width")->capture_default_str();
   cmd->add_option("--classes", args->classes, "Number of classes")->capture_default_str();
-  cmd->add_flag("--channels-last", args->channels_last, "Feed NHWC (channels-last) input");
   add_common_options(cmd, args->common);
   cmd->callback([args] { run_bench_train(*args); });
 });

@@ -23,6 +23,7 @@ struct CommonOptions {
   int threads = 0;             // 0 = auto (SLURM_CPUS_PER_TASK, OMP_NUM_THREADS, all cores)
   std::string device = "cpu";  // cpu | cuda | cuda:N
   bool quiet = false;
+  std::string memory_format = "contiguous";  // of conv networks' weights and activations
 };
 void add_common_options(CLI::App* cmd, CommonOptions& opts);
 // Sets the thread count and quiet mode; returns the parsed device.

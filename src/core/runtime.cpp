@@ -37,6 +37,23 @@ int init_threads(int requested) {
   return n;
 }
 
+namespace {
+at::MemoryFormat g_memory_format = at::MemoryFormat::Contiguous;
+}
+
+at::MemoryFormat default_memory_format() { return g_memory_format; }
+void set_default_memory_format(at::MemoryFormat format) { g_memory_format = format; }
+
+at::MemoryFormat parse_memory_format(const std::string& name, const std::string& what) {
+  if (name == "channels-last") return at::MemoryFormat::ChannelsLast;
+  if (name == "contiguous") return at::MemoryFormat::Contiguous;
+  throw_bad_input(what + " '" + name + "': expected channels-last or contiguous");
+}
+
+std::string memory_format_name(at::MemoryFormat format) {
+  return format == at::MemoryFormat::ChannelsLast ? "channels-last" : "contiguous";
+}
+
 bool built_with_cuda() {
 #if defined(CL_WITH_CUDA) && CL_WITH_CUDA
   return true;
@@ -72,6 +89,7 @@ nlohmann::json runtime_metadata() {
   return {{"libtorch_version", TORCH_VERSION},
           {"blas", blas},
           {"threads", at::get_num_threads()},
+          {"memory_format", memory_format_name(g_memory_format)},
           {"git_commit", git_commit()},
           {"hostname", host},
           {"cuda_build", built_with_cuda()},

@@ -14,6 +14,17 @@ int resolve_threads(int requested);
 // Calls at::set_num_threads once, early, from the main thread. Returns the count set.
 int init_threads(int requested);
 
+// The memory format build_model gives conv networks (Network::set_memory_format):
+// contiguous unless set otherwise (the CLI's --memory-format). Channels-last trains VGG-like nets
+// faster on CPU, but LibTorch 2.15's oneDNN gets strided 1x1 convolutions' gradients wrong in it,
+// so networks with those (ResNets) stay contiguous on CPU (module_network.cpp).
+// Process-wide, like the thread count.
+at::MemoryFormat default_memory_format();
+void set_default_memory_format(at::MemoryFormat format);
+// "channels-last" | "contiguous" (Error(BadInput) naming `what` otherwise), and back.
+at::MemoryFormat parse_memory_format(const std::string& name, const std::string& what);
+std::string memory_format_name(at::MemoryFormat format);
+
 // True when this binary links LibTorch's CUDA libraries (the `cuda` preset, CLOSERLOOK_CUDA=ON).
 bool built_with_cuda();
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/runtime.h"
 #include "models/init.h"
 #include "models/jit_network.h"
 #include "models/mlp.h"
@@ -83,9 +84,11 @@ NetworkPtr build_network(const ModelSpec& s, uint64_t seed) {
   auto module = make_module(s);
   torch::manual_seed(seed);
   init_weights(*module, s.init_scale, parse_linear_init(s.linear_init));
-  return std::make_shared<ModuleNetwork>(module, arch_string(s),
-                                         std::vector<int64_t>{s.in_channels, s.image_size, s.image_size},
-                                         s.family == "mlp");
+  auto net = std::make_shared<ModuleNetwork>(module, arch_string(s),
+                                             std::vector<int64_t>{s.in_channels, s.image_size, s.image_size},
+                                             s.family == "mlp");
+  net->set_memory_format(default_memory_format());
+  return net;
 }
 
 // What a field's JSON value must be, for the message when it is not.

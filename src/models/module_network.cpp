@@ -1,5 +1,7 @@
 #include "models/module_network.h"
 
+#include <iostream>
+#include <mutex>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -41,9 +43,63 @@ void ModuleNetwork::check_input(const torch::Tensor& x) const {
   check_input_batch(arch_, x, input_shape_, accepts_flat_);
 }
 
+torch::Tensor ModuleNetwork::in_layout(const torch::Tensor& x) const {
+  return (format_ != at::MemoryFormat::Contiguous && x.dim() == 4) ? x.contiguous(format_) : x;
+}
+
+void ModuleNetwork::convert_parameters(at::MemoryFormat format) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module_->parameters())
+    if (p.dim() == 4) p.set_data(p.detach().contiguous(format));
+  format_ = format;
+}
+
+// oneDNN's AVX2 1x1 backward-weights kernel in LibTorch 2.15 (CPU) breaks on channels-last
+// inputs when the convolution is strided and has fewer than 8 input channels (one AVX2 register
+// of floats): the weight gradient is wrong (relative error ~1) or the call hangs or segfaults,
+// varying run to run; the forward and the input gradient are right (bench/onednn_1x1_bug.py
+// reproduces it in Python with the same wheel). With 8 input channels (resnet8 at width 0.5) the
+// same block is right in Python, yet the C++ network's gradients still differ from the contiguous
+// ones by ~1e-3 (1000x the thread-order floor) below the first strided shortcut, cause not found.
+// So on CPU every network with a strided 1x1 convolution (the ResNets' projection shortcuts)
+// stays contiguous, decided from the shapes: the bad kernel is never run to find out.
+// Returns the first such convolution's name, or "".
+std::string ModuleNetwork::channels_last_hazard() const {
+  if (!device_.is_cpu()) return "";
+  for (const auto& item : module_->named_modules("", /*include_self=*/false)) {
+    const auto* conv = item.value()->as<torch::nn::Conv2d>();
+    if (conv == nullptr) continue;
+    const auto& o = conv->options;
+    const auto k = *o.kernel_size();
+    const auto st = *o.stride();
+    if (k[0] == 1 && k[1] == 1 && (st[0] > 1 || st[1] > 1)) return item.key();
+  }
+  return "";
+}
+
+void ModuleNetwork::set_memory_format(at::MemoryFormat format) {
+  CL_CHECK_INPUT(format == at::MemoryFormat::Contiguous || format == at::MemoryFormat::ChannelsLast,
+                 "network '" + arch_ + "': memory format must be contiguous or channels-last");
+  bool has_conv = false;
+  for (const auto& p : module_->parameters()) has_conv |= p.dim() == 4;
+  if (!has_conv || format == format_) return;
+  if (format == at::MemoryFormat::ChannelsLast) {
+    const std::string hazard = channels_last_hazard();
+    if (!hazard.empty()) {
+      static std::once_flag told;
+      std::call_once(told, [&] {
+        std::cerr << "closerlook: network '" << arch_ << "' runs contiguous: its strided 1x1 convolution '" << hazard
+                  << "' is a shape whose channels-last CPU gradients LibTorch 2.15 gets wrong\n";
+      });
+      return convert_parameters(at::MemoryFormat::Contiguous);
+    }
+  }
+  convert_parameters(format);
+}
+
 torch::Tensor ModuleNetwork::forward(const torch::Tensor& x) {
   check_input(x);
-  return module_->forward_probed(x, nullptr);
+  return module_->forward_probed(in_layout(x), nullptr);
 }
 
 torch::Tensor ModuleNetwork::forward_probes(const torch::Tensor& x, const std::vector<std::string>& probes,
@@ -54,7 +110,7 @@ torch::Tensor ModuleNetwork::forward_probes(const torch::Tensor& x, const std::v
       throw_bad_input("network '" + arch_ + "': unknown probe '" + p + "' (valid: " + join_names(valid) + ")");
   check_input(x);
   ProbeRecorder rec(probes, acts);
-  return module_->forward_probed(x, &rec);
+  return module_->forward_probed(in_layout(x), &rec);
 }
 
 std::vector<NamedTensor> ModuleNetwork::named_parameters() {

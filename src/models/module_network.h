@@ -37,6 +37,12 @@ class ModuleNetwork : public Network {
   void train(bool on = true) override { module_->train(on); }
   bool is_training() const override { return module_->is_training(); }
   void to(torch::Device device) override;
+  // Converts every 4-D parameter in place (set_data: references held by optimizers stay valid)
+  // and, from now on, 4-D inputs of forward(); the MLP (no 4-D weights) stays as it is.
+  // Channels-last is refused on CPU (the network stays contiguous, memory_format() says so) for
+  // networks with a strided 1x1 convolution (ResNet shortcuts): a oneDNN bug, module_network.cpp.
+  void set_memory_format(at::MemoryFormat format) override;
+  at::MemoryFormat memory_format() const override { return format_; }
   void save(const std::string& path) override;
   void load(const std::string& path) override;
 
@@ -45,12 +51,16 @@ class ModuleNetwork : public Network {
 
  private:
   void check_input(const torch::Tensor& x) const;
+  torch::Tensor in_layout(const torch::Tensor& x) const;
+  void convert_parameters(at::MemoryFormat format);
+  std::string channels_last_hazard() const;
 
   std::shared_ptr<ProbedModule> module_;
   std::string arch_;
   std::vector<int64_t> input_shape_;
   bool accepts_flat_;
   torch::Device device_ = torch::kCPU;
+  at::MemoryFormat format_ = at::MemoryFormat::Contiguous;
 };
 
 // The key under which save() stores arch() in the checkpoint.

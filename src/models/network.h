@@ -53,6 +53,14 @@ class Network {
   virtual bool is_training() const = 0;
   virtual void to(torch::Device device) = 0;
 
+  // The memory layout of the 4-D conv weights and of the 4-D activations forward() computes on:
+  // at::MemoryFormat::ChannelsLast (NHWC; oneDNN/cuDNN's native layout, faster CPU training of
+  // VGG-like nets) or Contiguous (NCHW, the default: core/runtime.h). A pure execution choice: names, shapes,
+  // logical values, checkpoints and every tensor a caller sees are the same either way (up to
+  // floating-point summation order). Networks without 4-D weights ignore it.
+  virtual void set_memory_format(at::MemoryFormat /*format*/) {}
+  virtual at::MemoryFormat memory_format() const { return at::MemoryFormat::Contiguous; }
+
   // Weights + buffers, written atomically; the file opens in Python with torch.jit.load / torch.load.
   virtual void save(const std::string& path) = 0;
   // Loads weights + buffers. A checkpoint of another architecture is an Error(BadInput).
