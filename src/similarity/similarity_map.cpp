@@ -134,7 +134,8 @@ std::vector<SimilarityMap> compute_maps(const std::vector<Source>& sources, cons
         names.push_back(s.name);
         widths.push_back(s.tensor.size(1));
       }
-      CkaAccumulator acc(names, widths, pairs, opts.precision == Precision::Float32);
+      CkaAccumulator acc(names, widths, pairs, opts.precision == Precision::Float32,
+                         /*linear_only=*/m == Measure::CkaLinear);
       const int64_t n = sources[0].tensor.size(0);
       for (int64_t start = 0; start < n; start += opts.stream_batch) {
         const int64_t end = std::min(n, start + opts.stream_batch);

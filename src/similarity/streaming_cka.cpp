@@ -19,8 +19,12 @@ double hsic1_scaled(double cross_sq, double sum_ab, double sk, double sl, double
 }  // namespace
 
 CkaAccumulator::CkaAccumulator(std::vector<std::string> names, std::vector<int64_t> widths,
-                               std::vector<std::pair<int64_t, int64_t>> pairs, bool float32)
-    : names_(std::move(names)), widths_(std::move(widths)), pairs_(std::move(pairs)), float32_(float32) {
+                               std::vector<std::pair<int64_t, int64_t>> pairs, bool float32, bool linear_only)
+    : names_(std::move(names)),
+      widths_(std::move(widths)),
+      pairs_(std::move(pairs)),
+      float32_(float32),
+      linear_only_(linear_only) {
   if (names_.size() != widths_.size())
     throw Error(ExitCode::Internal, "CkaAccumulator: names and widths differ in length");
   for (auto [i, j] : pairs_)
@@ -96,8 +100,16 @@ void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
     auto x = buf.slice(1, offsets_[r], offsets_[r + 1]);
     x.copy_(t.detach());
     x.sub_(s.shift.to(dtype));
-    auto a = x.pow(2).sum(1, /*keepdim=*/false, torch::kFloat64);  // float64 row norms
     s.colsum += x.sum(0, /*keepdim=*/false, torch::kFloat64);
+    xs[r] = x;
+    if (linear_only_) {
+      if (float32_)
+        s.gram += x.t().mm(x);
+      else
+        s.gram.addmm_(x.t(), x);
+      continue;
+    }
+    auto a = x.pow(2).sum(1, /*keepdim=*/false, torch::kFloat64);  // float64 row norms
     if (float32_) {
       s.gram += x.t().mm(x);
       s.xta += x.t().mv(a.to(dtype));
@@ -107,7 +119,6 @@ void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
     }
     s.sum_a += a.sum().item<double>();
     s.sum_a2 += a.pow(2).sum().item<double>();
-    xs[r] = x;
     norms[r] = a;
     norms_c[r] = float32_ ? a.to(dtype) : a;
   }
@@ -120,17 +131,19 @@ void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
       for (int64_t j : g.right) parts.push_back(xs[j]);
       rights = torch::cat(parts, 1);
     }
+    const auto& x = xs[g.left];
+    if (float32_)
+      g.cross += x.t().mm(rights);
+    else
+      g.cross.addmm_(x.t(), rights);
+    if (linear_only_) continue;
     std::vector<torch::Tensor> nparts;
     for (int64_t j : g.right) nparts.push_back(norms_c[j].unsqueeze(1));
     right_norms = torch::cat(nparts, 1);
-    const auto& x = xs[g.left];
-    if (float32_) {
-      g.cross += x.t().mm(rights);
+    if (float32_)
       g.xtb += x.t().mm(right_norms);
-    } else {
-      g.cross.addmm_(x.t(), rights);
+    else
       g.xtb.addmm_(x.t(), right_norms);
-    }
     for (size_t m = 0; m < g.ks.size(); ++m) {
       PairSums& ps = pair_sums_[g.ks[m]];
       const int64_t j = g.right[m];
@@ -191,6 +204,7 @@ double CkaAccumulator::self_hsic1(int64_t i) const {
 }
 
 std::vector<double> CkaAccumulator::debiased_cka() const {
+  if (linear_only_) throw Error(ExitCode::Internal, "CkaAccumulator: debiased CKA asked of a linear-only accumulator");
   if (n_ <= 3)
     throw_bad_input(fmt::format("debiased CKA needs more than 3 examples (unbiased HSIC divides by n(n-3)), got {}",
                                 n_));

@@ -21,8 +21,11 @@ class CkaAccumulator {
   // names/widths: one entry per representation; pairs: (i, j) indices to compare (i == j allowed).
   // float32: each batch's products in float32 GEMMs (the data converted to float32, shifted in
   // float32), every sum accumulated across batches in float64; otherwise float64 throughout.
+  // linear_only: keep only what linear CKA needs (column sums, X^T X, X^T Y): no row norms and
+  // none of the debiased estimator's extra products, which at small widths cost about as much as
+  // the GEMMs; debiased_cka() is then an internal error.
   CkaAccumulator(std::vector<std::string> names, std::vector<int64_t> widths,
-                 std::vector<std::pair<int64_t, int64_t>> pairs, bool float32 = false);
+                 std::vector<std::pair<int64_t, int64_t>> pairs, bool float32 = false, bool linear_only = false);
 
   // One row batch per representation, same rows (examples) in each, shapes (b x width).
   // Error(BadInput) naming the representation for a wrong shape or NaN/inf values.
@@ -64,6 +67,7 @@ class CkaAccumulator {
   std::vector<Group> groups_;
   std::vector<int64_t> offsets_;  // column of each representation in the batch buffer
   bool float32_ = false;
+  bool linear_only_ = false;
   int64_t n_ = 0;
 };
 

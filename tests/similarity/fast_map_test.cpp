@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "similarity/cca.h"
 #include "similarity/representation.h"
 #include "similarity/similarity.h"
@@ -133,6 +134,17 @@ TEST(FastMap, StreamedCkaScatteredAndContiguousPairsEqualPairwise) {
     }
     const auto lin = acc.linear_cka(), deb = acc.debiased_cka();
     const double tol = f32 ? 1e-6 : 1e-12;
+    // The linear-only accumulator (what linear-CKA maps use) skips the debiased terms and gives
+    // the same linear values; asking it for debiased CKA is a programming error, not a wrong number.
+    CkaAccumulator lin_only(names, widths, pairs, f32, /*linear_only=*/true);
+    for (int64_t s = 0; s < 300; s += 64) {
+      std::vector<torch::Tensor> batch;
+      for (const auto& [n, t] : layers) batch.push_back(t.slice(0, s, std::min<int64_t>(300, s + 64)));
+      lin_only.add(batch);
+    }
+    const auto lin2 = lin_only.linear_cka();
+    for (size_t k = 0; k < pairs.size(); ++k) EXPECT_NEAR(lin2[k], lin[k], f32 ? 1e-9 : 1e-14) << k << " f32 " << f32;
+    EXPECT_THROW(lin_only.debiased_cka(), Error);
     for (size_t k = 0; k < pairs.size(); ++k) {
       const auto& x = layers[pairs[k].first].second;
       const auto& y = layers[pairs[k].second].second;
