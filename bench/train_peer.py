@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Python peer of `closerlook bench train` for the vgg11-w16 workload (benchmarks.md):
 the same model, batch, optimizer and step (forward + backward + SGD step) in eager PyTorch,
-on random data in memory. Prints one JSON line (with the torch version). Run with the Python
+on random data in memory, in the default (NCHW) layout or, with --channels-last, in
+closerlook's --memory-format channels-last. Prints one JSON line (with the torch version). Run with the Python
 peer: ${PYTHON:-python3}, the python whose torch wheel provides closerlook's LibTorch."""
 import argparse
 import json
@@ -34,6 +35,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--no-bn", action="store_true")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="model and input in channels-last (NHWC), like closerlook --memory-format channels-last")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -42,6 +45,9 @@ def main() -> None:
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(a.batch, 1, 32, 32)
     y = torch.randint(0, 10, (a.batch,))
+    if a.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -57,7 +63,8 @@ def main() -> None:
         loss = step()
     final = loss.item()
     secs = time.perf_counter() - t0
-    print(json.dumps({"workload": "train", "peer": "pytorch-eager", "torch": torch.__version__,
+    print(json.dumps({"workload": "train", "peer": "pytorch-eager",
+                      "memory_format": "channels-last" if a.channels_last else "contiguous", "torch": torch.__version__,
                       "batchnorm": not a.no_bn, "batch": a.batch, "steps": a.steps,
                       "threads": torch.get_num_threads(), "seconds": secs,
                       "images_per_s": a.batch * a.steps / secs, "final_loss": final}))
