@@ -81,6 +81,13 @@ void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
   // group's right-hand representations, when consecutive, are one strided view (no copy).
   auto buf = torch::empty({b, offsets_.back()}, torch::TensorOptions().dtype(dtype));
   std::vector<torch::Tensor> xs(batch.size()), norms(batch.size()), norms_c(batch.size());
+  // sum += lhs rhs: in float32 mode the product is a float32 GEMM added into the float64 sum.
+  auto add_product = [this](torch::Tensor& sum, const torch::Tensor& lhs, const torch::Tensor& rhs) {
+    if (float32_)
+      sum += lhs.mm(rhs);
+    else
+      sum.addmm_(lhs, rhs);
+  };
   for (size_t r = 0; r < batch.size(); ++r) {
     const auto& t = batch[r];
     if (t.dim() != 2 || t.size(0) != b || t.size(1) != widths_[r])
@@ -102,21 +109,13 @@ void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
     x.sub_(s.shift.to(dtype));
     s.colsum += x.sum(0, /*keepdim=*/false, torch::kFloat64);
     xs[r] = x;
-    if (linear_only_) {
-      if (float32_)
-        s.gram += x.t().mm(x);
-      else
-        s.gram.addmm_(x.t(), x);
-      continue;
-    }
+    add_product(s.gram, x.t(), x);
+    if (linear_only_) continue;
     auto a = x.pow(2).sum(1, /*keepdim=*/false, torch::kFloat64);  // float64 row norms
-    if (float32_) {
-      s.gram += x.t().mm(x);
+    if (float32_)
       s.xta += x.t().mv(a.to(dtype));
-    } else {
-      s.gram.addmm_(x.t(), x);
+    else
       s.xta.addmv_(x.t(), a);
-    }
     s.sum_a += a.sum().item<double>();
     s.sum_a2 += a.pow(2).sum().item<double>();
     norms[r] = a;
@@ -132,18 +131,12 @@ void CkaAccumulator::add(const std::vector<torch::Tensor>& batch) {
       rights = torch::cat(parts, 1);
     }
     const auto& x = xs[g.left];
-    if (float32_)
-      g.cross += x.t().mm(rights);
-    else
-      g.cross.addmm_(x.t(), rights);
+    add_product(g.cross, x.t(), rights);
     if (linear_only_) continue;
     std::vector<torch::Tensor> nparts;
     for (int64_t j : g.right) nparts.push_back(norms_c[j].unsqueeze(1));
     right_norms = torch::cat(nparts, 1);
-    if (float32_)
-      g.xtb += x.t().mm(right_norms);
-    else
-      g.xtb.addmm_(x.t(), right_norms);
+    add_product(g.xtb, x.t(), right_norms);
     for (size_t m = 0; m < g.ks.size(); ++m) {
       PairSums& ps = pair_sums_[g.ks[m]];
       const int64_t j = g.right[m];
