@@ -89,7 +89,9 @@ nlohmann::json runtime_metadata() {
   return {{"libtorch_version", TORCH_VERSION},
           {"blas", blas},
           {"threads", at::get_num_threads()},
-          {"memory_format", memory_format_name(g_memory_format)},
+          // What --memory-format asked for; a network that refuses channels-last (ResNets on CPU,
+          // module_network.cpp) still runs contiguous.
+          {"memory_format_requested", memory_format_name(g_memory_format)},
           {"git_commit", git_commit()},
           {"hostname", host},
           {"cuda_build", built_with_cuda()},
